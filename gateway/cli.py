@@ -1,0 +1,177 @@
+"""``stt-gateway``: serve, stream a file to a server, or transcribe a file locally."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+
+from . import __version__
+from .config import ServerConfig, add_arguments, from_namespace
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(max(0.0, seconds), 60)
+    return f"{int(minutes):02d}:{secs:05.2f}"
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .models import ModelError
+    from .server import serve
+
+    config = from_namespace(args)
+    try:
+        serve(config)
+    except ModelError as exc:
+        print(f"stt-gateway: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+class LiveCaptions:
+    """Partials rewritten in place on a terminal; finals as timestamped lines."""
+
+    def __init__(self, stream=sys.stdout):
+        self.out = stream
+        self.tty = stream.isatty()
+        self.partial_shown = False
+
+    def __call__(self, event: dict, arrival: float) -> None:
+        kind = event["type"]
+        if kind == "transcript.partial" and self.tty:
+            stable, text = event["stable_text"], event["text"]
+            tentative = text[len(stable) :]
+            width = os.get_terminal_size().columns - 12 if self.tty else 200
+            line = f"{_clock(event['start'])}  {stable}\033[2m{tentative}\033[0m"
+            self.out.write("\r\033[K" + line[: width + 12])
+            self.partial_shown = True
+        elif kind == "transcript.final":
+            s = event["segment"]
+            if self.partial_shown:
+                self.out.write("\r\033[K")
+                self.partial_shown = False
+            if s["text"].strip():
+                self.out.write(f"[{_clock(s['start'])} -> {_clock(s['end'])}] {s['text'].strip()}\n")
+        elif kind == "error":
+            self.out.write(f"\r\033[Kerror {event['code']}: {event['message']}\n" if self.tty else f"error {event['code']}: {event['message']}\n")
+        elif kind == "session.closed":
+            self.out.write(f"-- {event['segments']} segment(s), {event['duration']:.1f} s of audio, language {event['language']}\n")
+        self.out.flush()
+
+
+def cmd_stream(args: argparse.Namespace) -> int:
+    import websockets
+
+    from .audio import AudioDecodeError, decode_file
+    from .client import stream_audio, stream_url
+
+    try:
+        samples = decode_file(args.file)
+    except (AudioDecodeError, OSError) as exc:
+        print(f"stt-gateway: cannot read {args.file}: {exc}", file=sys.stderr)
+        return 2
+    url = stream_url(
+        args.url, model=args.model, language=args.language, task=args.task,
+        interim_results=not args.no_partials, endpoint_ms=args.endpoint_ms,
+    )
+    try:
+        result = asyncio.run(
+            stream_audio(
+                url, samples, chunk_ms=args.chunk_ms, speed=None if args.fast else args.speed,
+                api_key=args.api_key, on_event=LiveCaptions(),
+            )
+        )
+    except (OSError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
+        print(f"stt-gateway: cannot stream to {url}: {exc}", file=sys.stderr)
+        return 1
+    return 0 if result.closed is not None else 1
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    from . import formats
+    from .audio import AudioDecodeError, decode_file
+    from .batch import BatchInputError, BatchRequest, transcribe
+    from .engine import Engine
+    from .models import LoadSettings, ModelError, ModelRegistry
+
+    try:
+        samples = decode_file(args.file)
+    except (AudioDecodeError, OSError) as exc:
+        print(f"stt-gateway: cannot read {args.file}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        registry = ModelRegistry(args.model, LoadSettings(cpu_threads=args.cpu_threads, workers=args.workers))
+        engine = Engine(registry)
+        words = args.word_timestamps or args.format == "verbose_json"
+        result = transcribe(
+            engine, samples,
+            BatchRequest(language=args.language, task=args.task, prompt=args.prompt, word_timestamps=words),
+        )
+    except (ModelError, BatchInputError) as exc:
+        print(f"stt-gateway: {exc}", file=sys.stderr)
+        return 2
+    engine.close()
+    if args.format == "text":
+        print(result.text)
+    elif args.format == "json":
+        print(json.dumps({"text": result.text}, ensure_ascii=False))
+    elif args.format == "srt":
+        print(formats.to_srt(result.segments))
+    elif args.format == "vtt":
+        print(formats.to_vtt(result.segments))
+    else:
+        body = formats.to_verbose_json(result.text, result.task, result.language, result.duration, result.segments, words)
+        print(json.dumps(body, ensure_ascii=False, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stt-gateway", description="Streaming real-time transcription gateway (Whisper).")
+    parser.add_argument("--version", action="version", version=f"stt-gateway {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser(
+        "serve", help="run the server",
+        description="Run the WebSocket streaming and batch transcription server. Every option also reads "
+        "an environment variable STT_GATEWAY_<OPTION>; a flag wins over the environment.",
+    )
+    add_arguments(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    stream = sub.add_parser("stream", help="stream an audio file to a running server and show live captions")
+    stream.add_argument("file", help="any audio file FFmpeg reads")
+    stream.add_argument("--url", default=os.environ.get("STT_GATEWAY_URL", "ws://127.0.0.1:8000"), help="server base URL [env STT_GATEWAY_URL]")
+    stream.add_argument("--model", help="model id (default: the server's whisper-1)")
+    stream.add_argument("--language", help="ISO-639-1 code (default: detect)")
+    stream.add_argument("--task", choices=("transcribe", "translate"))
+    stream.add_argument("--endpoint-ms", type=int, help="trailing silence that ends an utterance")
+    stream.add_argument("--chunk-ms", type=int, default=100, help="audio per WebSocket frame (default 100)")
+    stream.add_argument("--speed", type=float, default=1.0, help="pace relative to real time (default 1.0)")
+    stream.add_argument("--fast", action="store_true", help="send as fast as the server takes it")
+    stream.add_argument("--no-partials", action="store_true", help="ask for finals only")
+    stream.add_argument("--api-key", default=os.environ.get("STT_GATEWAY_API_KEY"), help="API key [env STT_GATEWAY_API_KEY]")
+    stream.set_defaults(func=cmd_stream)
+
+    tr = sub.add_parser("transcribe", help="transcribe a file locally, without a server")
+    tr.add_argument("file", help="any audio file FFmpeg reads")
+    tr.add_argument("--model", default=ServerConfig.model, help="bundled model, CTranslate2 directory or hub name (default %(default)s)")
+    tr.add_argument("--language", help="ISO-639-1 code (default: detect)")
+    tr.add_argument("--task", choices=("transcribe", "translate"), default="transcribe")
+    tr.add_argument("--prompt", help="initial prompt (vocabulary, names, style)")
+    tr.add_argument("--format", choices=("text", "json", "srt", "vtt", "verbose_json"), default="text")
+    tr.add_argument("--word-timestamps", action="store_true", help="include words in verbose_json")
+    tr.add_argument("--workers", type=int, default=ServerConfig.workers, help="decodes in parallel (default %(default)s)")
+    tr.add_argument("--cpu-threads", type=int, default=ServerConfig.cpu_threads, help="threads per decode (default %(default)s)")
+    tr.set_defaults(func=cmd_transcribe)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

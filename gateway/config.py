@@ -1,0 +1,118 @@
+"""Server configuration: one typed object, from CLI flags and environment variables.
+
+Every option ``--some-option`` can also be set as ``STT_GATEWAY_SOME_OPTION``;
+a flag on the command line wins over the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field, fields
+
+ENV_PREFIX = "STT_GATEWAY_"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = field(default="127.0.0.1", metadata={"help": "address to listen on"})
+    port: int = field(default=8000, metadata={"help": "TCP port (0 picks a free one)"})
+    model: str = field(
+        default="base",
+        metadata={
+            "help": "default model, served as whisper-1: a bundled model (base, tiny.en), "
+            "a local CTranslate2 directory, or a faster-whisper model name (needs hub access)"
+        },
+    )
+    preload: tuple[str, ...] = field(
+        default=(),
+        metadata={"help": "more models to load at start-up (comma-separated); others load on first use"},
+    )
+    workers: int = field(default=2, metadata={"help": "decodes run in parallel (CTranslate2 inter_threads)"})
+    cpu_threads: int = field(default=1, metadata={"help": "threads per decode (CTranslate2 intra_threads)"})
+    compute_type: str = field(default="int8", metadata={"help": "CTranslate2 compute type (int8, int8_float32, float32, ...)"})
+    device: str = field(default="cpu", metadata={"help": "cpu, cuda or auto"})
+    vad_aggressiveness: int = field(default=2, metadata={"help": "default webrtcvad mode, 0 (least) to 3 (most aggressive)"})
+    endpoint_ms: int = field(default=500, metadata={"help": "default trailing silence that ends an utterance"})
+    max_segment_s: float = field(default=15.0, metadata={"help": "default longest utterance before a forced cut"})
+    partial_interval_ms: int = field(default=400, metadata={"help": "new speech between partial decodes"})
+    speculative_final: bool = field(default=True, metadata={"help": "start the final decode when a pause begins"})
+    max_streams: int = field(default=0, metadata={"help": "hard cap on concurrent streams (0: only load-based admission)"})
+    api_keys: tuple[str, ...] = field(
+        default=(),
+        metadata={"help": "API keys (comma-separated in the environment); none: no authentication", "secret": True},
+    )
+    max_upload_mb: float = field(default=25.0, metadata={"help": "largest accepted upload for the batch API"})
+    demo: bool = field(default=True, metadata={"help": "serve the browser demo at /"})
+    log_level: str = field(default="info", metadata={"help": "debug, info, warning or error"})
+
+    def describe(self) -> str:
+        rows = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.metadata.get("secret") and value:
+                value = f"<{len(value)} key(s)>"
+            elif isinstance(value, tuple):
+                value = ",".join(value) or "-"
+            rows.append(f"  {f.name:20s} {value}")
+        return "\n".join(rows)
+
+
+def _flag(name: str) -> str:
+    return "--api-key" if name == "api_keys" else "--" + name.replace("_", "-")
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per field; defaults come from the environment, then the dataclass."""
+    for f in fields(ServerConfig):
+        env = ENV_PREFIX + f.name.upper()
+        default = f.default
+        kind = type(default)
+        help_text = f"{f.metadata.get('help', '')} [env {env}; default: {_show(default)}]"
+        if kind is tuple:
+            parser.add_argument(
+                _flag(f.name), dest=f.name, action="append", default=None, metavar="VALUE",
+                help=help_text + " (repeatable)",
+            )
+        elif kind is bool:
+            parser.add_argument(
+                _flag(f.name), dest=f.name, type=_parse_bool, default=None, metavar="true|false", help=help_text
+            )
+        else:
+            parser.add_argument(_flag(f.name), dest=f.name, type=kind, default=None, help=help_text)
+
+
+def _show(value) -> str:
+    if isinstance(value, tuple):
+        return ",".join(value) or "none"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def from_namespace(args: argparse.Namespace, environ: dict[str, str] | None = None) -> ServerConfig:
+    environ = os.environ if environ is None else environ
+    values = {}
+    for f in fields(ServerConfig):
+        given = getattr(args, f.name, None)
+        kind = type(f.default)
+        if given is None:
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is None:
+                continue
+            try:
+                given = _parse_bool(raw) if kind is bool else (raw.split(",") if kind is tuple else kind(raw))
+            except (ValueError, argparse.ArgumentTypeError) as exc:
+                raise SystemExit(f"environment variable {ENV_PREFIX + f.name.upper()}: {exc}") from None
+        if kind is tuple:
+            items = given if isinstance(given, list) else [given]
+            given = tuple(part.strip() for item in items for part in item.split(",") if part.strip())
+        values[f.name] = given
+    return ServerConfig(**values)

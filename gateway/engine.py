@@ -1,0 +1,222 @@
+"""The inference engine: the one owner of model work and its scheduling.
+
+Sessions and the batch API submit ``DecodeJob``s and get futures back; they
+never run the model themselves. Worker threads (as many as CTranslate2 runs
+decodes in parallel) take the most urgent job first:
+
+1. finals of live streams, oldest first: captions must stay real time;
+2. partials of live streams; a stream has at most one pending partial, and a
+   newer one replaces it (the older future is cancelled);
+3. batch chunks of uploaded files, which may occupy at most ``workers - 1``
+   workers when there is more than one, so a long upload never makes a live
+   final wait behind it.
+
+Everything here is thread-based and free of any event loop, so the CLI uses
+the same engine as the server; async adapters wrap the futures.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+
+from .decoder import DecodeOptions, Decoding, WhisperDecoder
+from .models import ModelRegistry
+
+log = logging.getLogger(__name__)
+
+
+class Priority(IntEnum):
+    FINAL = 0
+    PARTIAL = 1
+    BATCH = 2
+
+
+@dataclass
+class DecodeJob:
+    audio: np.ndarray  # float32 mono 16 kHz, at most 30 s
+    options: DecodeOptions
+    priority: Priority
+    model: str | None = None  # None: the server's default model
+    stream: str | None = None  # partials of one stream replace each other
+
+
+@dataclass(order=True)
+class _Entry:
+    priority: int
+    seq: int
+    job: DecodeJob = field(compare=False)
+    future: Future = field(compare=False)
+    submitted: float = field(compare=False, default=0.0)
+
+
+@dataclass(frozen=True)
+class EngineLoad:
+    """A snapshot for admission control and /metrics."""
+
+    workers: int
+    busy: int
+    pending_finals: int
+    pending_partials: int
+    pending_batch: int
+    utilisation: float  # share of worker time spent decoding, recent window
+    final_wait_p95: float  # seconds finals waited in the queue, recent window
+
+
+class EngineClosed(RuntimeError):
+    pass
+
+
+class Engine:
+    def __init__(self, registry: ModelRegistry, workers: int | None = None, observer=None):
+        self.registry = registry
+        self.workers = workers or registry.settings.workers
+        self.max_batch_workers = max(1, self.workers - 1)
+        self._observer = observer  # callable(kind, queued_s, decode_s, decoding)
+        self._heap: list[_Entry] = []
+        self._seq = itertools.count()
+        self._pending_partial: dict[str, _Entry] = {}
+        self._cond = threading.Condition()
+        self._closed = False
+        self._busy = 0
+        self._busy_batch = 0
+        self._decoders: dict[str, WhisperDecoder] = {}
+        self._decoders_lock = threading.Lock()
+        self._history: deque[tuple[float, float, float, int]] = deque(maxlen=512)
+        self._threads = [
+            threading.Thread(target=self._work, name=f"decode-{i}", daemon=True)
+            for i in range(self.workers)
+        ]
+        for t in self._threads:
+            t.start()
+
+    # -- submitting -------------------------------------------------------
+    def submit(self, job: DecodeJob) -> Future:
+        """Queue a job; the future resolves to a ``Decoding``."""
+        future: Future = Future()
+        with self._cond:
+            if self._closed:
+                raise EngineClosed("the engine is shut down")
+            entry = _Entry(int(job.priority), next(self._seq), job, future, time.monotonic())
+            if job.priority == Priority.PARTIAL and job.stream is not None:
+                older = self._pending_partial.pop(job.stream, None)
+                if older is not None:
+                    older.future.cancel()  # skipped by the workers
+                self._pending_partial[job.stream] = entry
+            heapq.heappush(self._heap, entry)
+            self._cond.notify()
+        return future
+
+    def decode(self, job: DecodeJob) -> Decoding:
+        """Submit and wait (for callers that are threads themselves)."""
+        return self.submit(job).result()
+
+    def decoder(self, model: str | None) -> WhisperDecoder:
+        model_id = self.registry.resolve(model)
+        decoder = self._decoders.get(model_id)
+        if decoder is None:
+            with self._decoders_lock:
+                decoder = self._decoders.get(model_id)
+                if decoder is None:
+                    decoder = WhisperDecoder(self.registry.get(model_id))
+                    self._decoders[model_id] = decoder
+        return decoder
+
+    # -- workers ----------------------------------------------------------
+    def _next(self) -> _Entry | None:
+        """Pop the most urgent runnable job; None when closed and drained."""
+        with self._cond:
+            while True:
+                deferred: list[_Entry] = []
+                entry = None
+                while self._heap:
+                    candidate = heapq.heappop(self._heap)
+                    if candidate.future.cancelled():
+                        continue
+                    if (
+                        candidate.priority == Priority.BATCH
+                        and self._busy_batch >= self.max_batch_workers
+                    ):
+                        deferred.append(candidate)
+                        continue
+                    entry = candidate
+                    break
+                for d in deferred:
+                    heapq.heappush(self._heap, d)
+                if entry is not None:
+                    if self._pending_partial.get(entry.job.stream) is entry:
+                        del self._pending_partial[entry.job.stream]
+                    if not entry.future.set_running_or_notify_cancel():
+                        continue
+                    self._busy += 1
+                    if entry.priority == Priority.BATCH:
+                        self._busy_batch += 1
+                    return entry
+                if self._closed and not self._heap:
+                    return None
+                self._cond.wait()
+
+    def _work(self) -> None:
+        while (entry := self._next()) is not None:
+            started = time.monotonic()
+            try:
+                decoding = self.decoder(entry.job.model).decode(entry.job.audio, entry.job.options)
+            except BaseException as exc:  # reported to the submitter, never lost
+                log.exception("decode failed")
+                entry.future.set_exception(exc)
+                decoding = None
+            else:
+                entry.future.set_result(decoding)
+            finished = time.monotonic()
+            if decoding is not None and log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "%s %.2fs audio: %s window, %d attempt(s), waited %.3fs, took %.3fs",
+                    Priority(entry.priority).name.lower(), decoding.duration, decoding.window,
+                    decoding.attempts, started - entry.submitted, finished - started,
+                )
+            with self._cond:
+                self._busy -= 1
+                if entry.priority == Priority.BATCH:
+                    self._busy_batch -= 1
+                self._history.append((finished, finished - started, started - entry.submitted, entry.priority))
+                self._cond.notify_all()
+            if self._observer is not None:
+                self._observer(Priority(entry.priority).name.lower(), started - entry.submitted, finished - started, decoding)
+
+    # -- state ------------------------------------------------------------
+    def load(self, window_s: float = 10.0) -> EngineLoad:
+        now = time.monotonic()
+        with self._cond:
+            live = [e for e in self._heap if not e.future.cancelled()]
+            recent = [h for h in self._history if now - h[0] <= window_s]
+            busy = self._busy
+        busy_time = sum(min(h[1], window_s) for h in recent)
+        waits = sorted(h[2] for h in recent if h[3] == Priority.FINAL)
+        p95 = waits[int(0.95 * (len(waits) - 1))] if waits else 0.0
+        return EngineLoad(
+            workers=self.workers,
+            busy=busy,
+            pending_finals=sum(e.priority == Priority.FINAL for e in live),
+            pending_partials=sum(e.priority == Priority.PARTIAL for e in live),
+            pending_batch=sum(e.priority == Priority.BATCH for e in live),
+            utilisation=min(1.0, busy_time / (window_s * self.workers)),
+            final_wait_p95=p95,
+        )
+
+    def close(self, wait: bool = True) -> None:
+        """Stop taking jobs; queued jobs still run; workers exit when drained."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if wait:
+            for t in self._threads:
+                t.join()

@@ -1,0 +1,55 @@
+"""Batch results rendered in the API's response formats (json, text, srt, vtt, verbose_json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .protocol import Segment
+
+RESPONSE_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
+
+
+def _clock(seconds: float, decimal: str) -> str:
+    millis = max(0, int(round(seconds * 1000)))
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal}{millis:03d}"
+
+
+def _cues(segments: list[Segment]):
+    for segment in segments:
+        text = segment.text.strip()
+        if text:
+            yield segment, text.replace("-->", "->")
+
+
+def to_srt(segments: list[Segment]) -> str:
+    blocks = [
+        f"{n}\n{_clock(s.start, ',')} --> {_clock(max(s.end, s.start + 0.001), ',')}\n{text}\n"
+        for n, (s, text) in enumerate(_cues(segments), start=1)
+    ]
+    return "\n".join(blocks)
+
+
+def to_vtt(segments: list[Segment]) -> str:
+    blocks = [
+        f"{_clock(s.start, '.')} --> {_clock(max(s.end, s.start + 0.001), '.')}\n{text}\n"
+        for s, text in _cues(segments)
+    ]
+    return "WEBVTT\n\n" + "\n".join(blocks)
+
+
+def to_verbose_json(
+    text: str, task: str, language: str, duration: float, segments: list[Segment], words: bool
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "task": task,
+        "language": language,
+        "duration": round(duration, 3),
+        "text": text,
+        "segments": [s.to_dict(words=False) for s in segments],
+    }
+    if words:
+        out["words"] = [w.to_dict(probability=False) for s in segments for w in s.words]
+    return out

@@ -1,0 +1,154 @@
+"""Shared fixtures: the real tiny.en model, real servers on free ports, real clips."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+DATA = Path(__file__).parent / "data"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+@dataclass(frozen=True)
+class Clip:
+    id: str
+    path: Path
+    text: str | None
+    language: str
+    duration: float
+
+
+def _manifest() -> dict[str, Clip]:
+    clips = {}
+    for line in (DATA / "manifest.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        clips[row["id"]] = Clip(row["id"], DATA / row["path"], row["text"], row["language"], row["duration"])
+    return clips
+
+
+CLIPS = _manifest()
+
+
+def load_clip(clip_id: str) -> np.ndarray:
+    """float32 mono 16 kHz samples of a test clip."""
+    from gateway.audio import decode_file
+
+    return decode_file(CLIPS[clip_id].path)
+
+
+def speech_bounds(samples: np.ndarray, threshold_db: float = -35.0) -> tuple[float, float]:
+    """Where the speech of a clean clip is, from 10 ms frame energy (seconds)."""
+    frames = samples[: len(samples) // 160 * 160].reshape(-1, 160)
+    rms = np.sqrt((frames.astype(np.float64) ** 2).mean(axis=1)) + 1e-10
+    db = 20 * np.log10(rms / rms.max())
+    loud = np.flatnonzero(db > threshold_db)
+    return loud[0] * 0.01, (loud[-1] + 1) * 0.01
+
+
+@pytest.fixture(scope="session")
+def registry():
+    from gateway.models import LoadSettings, ModelRegistry
+
+    return ModelRegistry("tiny.en", LoadSettings(cpu_threads=1, workers=2))
+
+
+@pytest.fixture(scope="session")
+def engine(registry):
+    from gateway.engine import Engine
+
+    engine = Engine(registry)
+    yield engine
+    engine.close()
+
+
+@dataclass
+class RunningServer:
+    app: object
+    server: object
+    thread: threading.Thread
+    port: int
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def start_server(config, registry, engine) -> RunningServer:
+    import uvicorn
+
+    from gateway.server import create_app
+
+    app = create_app(config, registry=registry, engine=engine)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, ws="websockets-sansio", log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.02)
+    return RunningServer(app, server, thread, port)
+
+
+@pytest.fixture(scope="session")
+def base_config():
+    from gateway.config import ServerConfig
+
+    return ServerConfig(model="tiny.en", port=0)
+
+
+@pytest.fixture(scope="session")
+def server(base_config, registry, engine):
+    running = start_server(base_config, registry, engine)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def make_server(base_config, registry, engine):
+    """Start a server with some config fields changed; stopped after the test."""
+    started = []
+
+    def make(**changes) -> RunningServer:
+        running = start_server(replace(base_config, **changes), registry, engine)
+        started.append(running)
+        return running
+
+    yield make
+    for running in started:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+def offline_text(registry):
+    """What plain faster-whisper transcribe() makes of a clip: the accuracy yardstick."""
+    cache: dict[str, str] = {}
+
+    def transcribe(clip_id: str) -> str:
+        if clip_id not in cache:
+            segments, _ = registry.get("tiny.en").transcribe(load_clip(clip_id), beam_size=5)
+            cache[clip_id] = "".join(s.text for s in segments).strip()
+        return cache[clip_id]
+
+    return transcribe

@@ -1,0 +1,367 @@
+"""The live stream end to end: a real server, real sockets, real speech, tiny.en."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import numpy as np
+import pytest
+import websockets
+
+from gateway.audio import encode_samples
+from gateway.client import stream_audio, stream_url
+from gateway.textnorm import wer
+
+from .conftest import CLIPS, load_clip, speech_bounds
+
+WER_MARGIN = 0.10  # streamed finals may be this much worse than offline decoding
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def check_final_schema(result) -> None:
+    finals = result.finals
+    assert [f["segment"]["id"] for f in finals] == list(range(len(finals)))
+    for f in finals:
+        seg = f["segment"]
+        for key in ("id", "seek", "start", "end", "text", "tokens", "temperature", "avg_logprob", "compression_ratio", "no_speech_prob", "words"):
+            assert key in seg, key
+        assert seg["start"] <= seg["end"]
+        previous = seg["start"]
+        for w in seg["words"]:
+            assert set(w) == {"word", "start", "end", "probability"}
+            assert seg["start"] <= w["start"] <= w["end"] <= seg["end"], (w, seg["start"], seg["end"])
+            assert w["start"] >= previous
+            previous = w["start"]
+        if seg["text"].strip():
+            assert "".join(w["word"] for w in seg["words"]).strip() == seg["text"].strip()
+    closed = result.closed
+    assert closed is not None
+    assert closed["text"] == " ".join(f["segment"]["text"].strip() for f in finals if f["segment"]["text"].strip())
+    assert closed["segments"] == len(finals)
+
+
+def test_clip_streamed_faster_than_real_time(server, offline_text):
+    clip = CLIPS["lhotse-libri-2412-153948-0000"]
+    result = run(stream_audio(stream_url(server.ws), load_clip(clip.id), speed=3.0, chunk_ms=100))
+
+    assert result.close_code == 1000
+    assert result.events[0]["type"] == "session.created"
+    assert result.events[0]["session"]["sample_rate"] == 16000
+    finals = result.finals
+    assert finals, "no final"
+    check_final_schema(result)
+    # Every final is preceded by at least one partial of its segment.
+    for f in finals:
+        sid = f["segment"]["id"]
+        partials = [e for e in result.events[: result.events.index(f)] if e["type"] == "transcript.partial" and e["segment_id"] == sid]
+        assert partials, f"segment {sid} had no partial before its final"
+        for p in partials:
+            assert p["text"].startswith(p["stable_text"])
+        # The stable prefix never changes once given, even by the final.
+        stables = [p["stable_text"] for p in partials]
+        for a, b in zip(stables, stables[1:]):
+            assert b.startswith(a)
+        assert f["segment"]["text"].strip().startswith(stables[-1])
+    # No partial of a segment after its final.
+    final_at = {f["segment"]["id"]: result.events.index(f) for f in finals}
+    for i, e in enumerate(result.events):
+        if e["type"] == "transcript.partial":
+            assert i < final_at[e["segment_id"]]
+    bound = wer(clip.text, offline_text(clip.id)) + WER_MARGIN
+    assert wer(clip.text, result.text) <= bound, (result.text, offline_text(clip.id))
+    assert result.closed["language"] == "en"
+    assert abs(result.closed["duration"] - clip.duration) < 0.01
+
+
+def test_silence_splits_utterances(server):
+    first, second = load_clip("ds-arctic-a0024"), load_clip("wlk-libri-7902-96591-0000")
+    gap = np.zeros(3 * 16000, np.float32)
+    audio = np.concatenate([first, gap, second])
+    offset = (len(first) + len(gap)) / 16000
+    a_start, a_end = speech_bounds(first)
+    b_start, b_end = speech_bounds(second)
+
+    result = run(stream_audio(stream_url(server.ws), audio, speed=4.0, trailing_silence_s=1.0))
+
+    check_final_schema(result)
+    finals = [f["segment"] for f in result.finals if f["segment"]["text"].strip()]
+    assert len(finals) == 2, [f["text"] for f in finals]
+    assert abs(finals[0]["start"] - a_start) <= 0.3 and abs(finals[0]["end"] - a_end) <= 0.3, (finals[0], a_start, a_end)
+    assert abs(finals[1]["start"] - (offset + b_start)) <= 0.3, (finals[1], offset + b_start)
+    assert abs(finals[1]["end"] - (offset + b_end)) <= 0.3, (finals[1], offset + b_end)
+    assert wer(CLIPS["ds-arctic-a0024"].text, finals[0]["text"]) <= 0.2
+    assert wer(CLIPS["wlk-libri-7902-96591-0000"].text, finals[1]["text"]) <= 0.2
+    started = result.of_type("speech.started")
+    assert [e["segment_id"] for e in started] == [0, 1]
+
+
+async def _collect_until(ws, predicate, timeout=60.0) -> list[dict]:
+    events = []
+    async with asyncio.timeout(timeout):
+        while True:
+            event = json.loads(await ws.recv())
+            events.append(event)
+            if predicate(event):
+                return events
+
+
+def test_flush_finalises_the_utterance_in_progress(server):
+    audio = load_clip("lhotse-libri-2412-153948-0000")[: 4 * 16000]  # cut mid-sentence
+
+    async def go():
+        async with websockets.connect(stream_url(server.ws)) as ws:
+            for i in range(0, len(audio), 1600):
+                await ws.send(encode_samples(audio[i : i + 1600], "pcm_s16le"))
+            await ws.send(json.dumps({"type": "flush"}))
+            events = await _collect_until(ws, lambda e: e["type"] == "transcript.final")
+            final = events[-1]["segment"]
+            # The stream stays open after a flush: more speech, another final.
+            more = load_clip("ds-arctic-a0024")
+            await ws.send(encode_samples(more, "pcm_s16le"))
+            await ws.send(json.dumps({"type": "end"}))
+            rest = await _collect_until(ws, lambda e: e["type"] == "session.closed")
+            await ws.wait_closed()
+            return final, events + rest, ws.close_code
+
+    final, events, code = run(go())
+    assert final["id"] == 0
+    assert "reader" in final["text"].lower()
+    assert final["end"] <= 4.0 + 1e-6
+    finals = [e["segment"] for e in events if e["type"] == "transcript.final"]
+    assert [f["id"] for f in finals] == [0, 1]
+    assert "north" in finals[1]["text"].lower()
+    assert code == 1000
+
+
+def test_end_without_speech_closes_cleanly(server):
+    async def go():
+        async with websockets.connect(stream_url(server.ws)) as ws:
+            await ws.send(encode_samples(np.zeros(16000, np.float32), "pcm_s16le"))
+            await ws.send(json.dumps({"type": "end"}))
+            events = await _collect_until(ws, lambda e: e["type"] == "session.closed")
+            await ws.wait_closed()
+            return events, ws.close_code
+
+    events, code = run(go())
+    assert [e["type"] for e in events] == ["session.created", "session.closed"]
+    assert events[-1]["segments"] == 0 and events[-1]["text"] == ""
+    assert code == 1000
+
+
+def _metric(server, name: str, **labels) -> float:
+    import httpx
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    body = httpx.get(f"{server.http}/metrics").text
+    for family in text_string_to_metric_families(body):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    return 0.0
+
+
+def test_abrupt_close_still_finalises(server):
+    audio = load_clip("ds-arctic-a0024")
+    before = _metric(server, "stt_stream_events_total", type="transcript.final", delivered="false")
+
+    async def go():
+        ws = await websockets.connect(stream_url(server.ws))
+        await ws.send(encode_samples(audio, "pcm_s16le"))
+        await ws.recv()  # session.created
+        ws.transport.abort()  # no end, no close handshake
+
+    run(go())
+    for _ in range(200):
+        if _metric(server, "stt_stream_events_total", type="transcript.final", delivered="false") > before:
+            break
+        asyncio.run(asyncio.sleep(0.05))
+    assert _metric(server, "stt_stream_events_total", type="transcript.final", delivered="false") == before + 1
+
+
+def test_two_concurrent_clients_get_their_own_transcripts(server):
+    a, b = "ds-arctic-a0024", "leopard-en"
+
+    async def both():
+        return await asyncio.gather(
+            stream_audio(stream_url(server.ws), load_clip(a), speed=2.0),
+            stream_audio(stream_url(server.ws), load_clip(b), speed=2.0),
+        )
+
+    ra, rb = run(both())
+    assert wer(CLIPS[a].text, ra.text) <= 0.2, ra.text
+    assert wer(CLIPS[b].text, rb.text) <= 0.2, rb.text
+    assert ra.events[0]["session_id"] != rb.events[0]["session_id"]
+
+
+def test_mulaw_8khz_stream(server, registry):
+    import soxr
+
+    clip = CLIPS["ds-ldc93s1"]
+    narrowband = soxr.resample(load_clip(clip.id), 16000, 8000)
+    result = run(
+        stream_audio(
+            stream_url(server.ws, sample_rate=8000, encoding="mulaw"), narrowband,
+            sample_rate=8000, encoding="mulaw", speed=4.0, chunk_ms=20,
+        )
+    )
+    assert result.events[0]["session"]["encoding"] == "mulaw"
+    # The yardstick: offline decoding of the same telephone-band audio.
+    from gateway.audio import decode_samples, encode_samples as encode
+
+    heard = soxr.resample(decode_samples(encode(narrowband, "mulaw"), "mulaw"), 8000, 16000)
+    segments, _ = registry.get("tiny.en").transcribe(heard, beam_size=5)
+    offline = "".join(s.text for s in segments)
+    assert wer(clip.text, result.text) <= wer(clip.text, offline) + WER_MARGIN, (result.text, offline)
+    assert abs(result.closed["duration"] - clip.duration) < 0.05
+
+
+def test_session_update_before_audio(server):
+    async def go():
+        async with websockets.connect(stream_url(server.ws)) as ws:
+            created = json.loads(await ws.recv())
+            await ws.send(json.dumps({"type": "session.update", "session": {"endpoint_ms": 800, "interim_results": False}}))
+            updated = json.loads(await ws.recv())
+            await ws.send(encode_samples(load_clip("ds-arctic-a0024"), "pcm_s16le"))
+            await ws.send(json.dumps({"type": "end"}))
+            rest = await _collect_until(ws, lambda e: e["type"] == "session.closed")
+            return created, updated, rest
+
+    created, updated, rest = run(go())
+    assert created["session"]["endpoint_ms"] == 500
+    assert updated["type"] == "session.updated"
+    assert updated["session"]["endpoint_ms"] == 800 and updated["session"]["interim_results"] is False
+    assert not [e for e in rest if e["type"] == "transcript.partial"]
+    assert [e for e in rest if e["type"] == "transcript.final"]
+
+
+# -- bad input -----------------------------------------------------------------
+def test_bad_frames_get_errors_and_the_stream_goes_on(server):
+    speech = load_clip("ds-arctic-a0024")
+
+    async def go():
+        async with websockets.connect(stream_url(server.ws)) as ws:
+            await ws.recv()  # session.created
+            await ws.send(b"\x00\x01\x02")  # odd byte count for pcm_s16le
+            odd = json.loads(await ws.recv())
+            await ws.send("this is not json")
+            not_json = json.loads(await ws.recv())
+            await ws.send(json.dumps({"type": "dance"}))
+            unknown = json.loads(await ws.recv())
+            await ws.send(json.dumps(["flush"]))
+            not_object = json.loads(await ws.recv())
+            await ws.send(encode_samples(speech, "pcm_s16le"))
+            await ws.send(json.dumps({"type": "session.update", "session": {"language": "en"}}))
+            events = await _collect_until(ws, lambda e: e["type"] == "error")
+            late_update = events[-1]
+            await ws.send(json.dumps({"type": "end"}))
+            rest = await _collect_until(ws, lambda e: e["type"] == "session.closed")
+            await ws.wait_closed()
+            return odd, not_json, unknown, not_object, late_update, events + rest, ws.close_code
+
+    odd, not_json, unknown, not_object, late_update, events, code = run(go())
+    assert odd["code"] == "invalid_audio" and not odd["fatal"] and "multiple of 2" in odd["message"]
+    assert not_json["code"] == "invalid_message" and not not_json["fatal"]
+    assert unknown["code"] == "invalid_message" and "dance" in unknown["message"] and "flush" in unknown["message"]
+    assert not_object["code"] == "invalid_message"
+    assert late_update["code"] == "invalid_state" and not late_update["fatal"]
+    text = " ".join(e["segment"]["text"] for e in events if e["type"] == "transcript.final")
+    assert wer(CLIPS["ds-arctic-a0024"].text, text) <= 0.2, text
+    assert code == 1000
+
+
+@pytest.mark.parametrize(
+    "query, needle",
+    [
+        ({"colour": "blue"}, "colour"),
+        ({"sample_rate": 11025}, "sample_rate"),
+        ({"encoding": "opus"}, "encoding"),
+        ({"endpoint_ms": 5}, "endpoint_ms"),
+        ({"language": "xx"}, "language"),
+        ({"model": "large-v9"}, "tiny.en"),
+        ({"interim_results": "maybe"}, "interim_results"),
+    ],
+)
+def test_invalid_options_are_refused_with_1008(server, query, needle):
+    async def go():
+        async with websockets.connect(stream_url(server.ws, **query)) as ws:
+            event = json.loads(await ws.recv())
+            await ws.wait_closed()
+            return event, ws.close_code
+
+    event, code = run(go())
+    assert event["type"] == "error" and event["code"] == "invalid_config" and event["fatal"] is True
+    assert needle in event["message"]
+    assert code == 1008
+
+
+def test_invalid_session_update_is_refused_with_1008(server):
+    async def go():
+        async with websockets.connect(stream_url(server.ws)) as ws:
+            await ws.recv()
+            await ws.send(json.dumps({"type": "session.update", "session": {"vad_aggressiveness": 7}}))
+            event = json.loads(await ws.recv())
+            await ws.wait_closed()
+            return event, ws.close_code
+
+    event, code = run(go())
+    assert event["code"] == "invalid_config" and "vad_aggressiveness" in event["message"]
+    assert code == 1008
+
+
+def test_a_bad_client_does_not_disturb_another(server):
+    clip = CLIPS["leopard-en"]
+
+    async def vandal():
+        async with websockets.connect(stream_url(server.ws)) as ws:
+            for _ in range(20):
+                await ws.send(b"\x01")
+                await ws.send("{{{")
+                await asyncio.sleep(0.05)
+
+    async def both():
+        good = asyncio.create_task(stream_audio(stream_url(server.ws), load_clip(clip.id), speed=3.0))
+        await vandal()
+        return await good
+
+    result = run(both())
+    assert not result.of_type("error")
+    assert wer(clip.text, result.text) <= 0.2, result.text
+
+
+# -- admission and authentication ------------------------------------------------
+def test_api_key_protects_the_stream(make_server):
+    running = make_server(api_keys=("sesame", "other"))
+
+    async def attempt(**kwargs):
+        async with websockets.connect(stream_url(running.ws), **kwargs) as ws:
+            return json.loads(await ws.recv())
+
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        run(attempt())
+    assert refused.value.response.status_code == 401
+    with pytest.raises(websockets.InvalidStatus):
+        run(attempt(additional_headers={"Authorization": "Bearer wrong"}))
+    assert run(attempt(additional_headers={"Authorization": "Bearer sesame"}))["type"] == "session.created"
+    # Browsers cannot set headers: the key may come as a subprotocol.
+    assert run(attempt(subprotocols=["stt-gateway", "bearer.other"]))["type"] == "session.created"
+
+
+def test_streams_beyond_capacity_get_503_with_retry_after(make_server):
+    running = make_server(max_streams=1)
+
+    async def go():
+        async with websockets.connect(stream_url(running.ws)) as first:
+            await first.recv()
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                async with websockets.connect(stream_url(running.ws)):
+                    pass
+            return refused.value.response
+
+    response = run(go())
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) > 0
