@@ -240,7 +240,7 @@ class StreamSession:
                 raise ProtocolError("invalid_state", f"the stream is {self.state.value}; no more messages are taken")
             elif isinstance(message, Flush):
                 self._handle_segmenter_events(self._segmenter.flush())
-                self._after_audio()
+                self._advance()
             elif isinstance(message, End):
                 self.end()
         except ProtocolError as exc:
@@ -263,8 +263,7 @@ class StreamSession:
         self._process(self._resampler.flush())
         self._handle_segmenter_events(self._segmenter.flush())
         self.state = SessionState.CLOSING
-        self._after_audio()
-        self._emit_ready_finals()
+        self._advance()
 
     def shutdown(self, message: str) -> None:
         """The server is going away: say so, then finalise like ``end``."""
@@ -295,8 +294,7 @@ class StreamSession:
                 else:
                     u.decoding = decoding
                 break
-        self._after_audio()
-        self._emit_ready_finals()
+        self._advance()
 
     # -- outboxes ---------------------------------------------------------
     def take_events(self) -> list[Event]:
@@ -331,7 +329,7 @@ class StreamSession:
             return
         self._audio.append(samples)
         self._handle_segmenter_events(self._segmenter.feed(samples))
-        self._after_audio()
+        self._advance()
 
     def _handle_segmenter_events(self, events) -> None:
         for event in events:
@@ -355,8 +353,10 @@ class StreamSession:
             return self._utterances[-1]
         return None
 
-    def _after_audio(self) -> None:
-        """Ask for whatever decodes the current state calls for."""
+    def _advance(self) -> None:
+        """After any input: send the finals that are ready, then ask for the
+        decodes the state calls for (finals first, so context is current)."""
+        self._emit_ready_finals()
         u = self._open_utterance()
         if u is not None and self.state is SessionState.OPEN:
             self._check_speculation(u)
@@ -391,8 +391,8 @@ class StreamSession:
         if self._silence_start() != u.speculation_silence_start:
             self._cancel_final(u)  # speech resumed: the speculation is void
 
-    def _silence_start(self) -> int:
-        return self._audio.end - self._segmenter.trailing_silence_ms * SAMPLE_RATE // 1000
+    def _silence_start(self) -> int | None:
+        return self._segmenter.speech_end
 
     def _cancel_final(self, u: _Utterance) -> None:
         if u.final_request is not None:

@@ -1,0 +1,128 @@
+"""The engine's scheduling (a scripted decoder) and its real-model path."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from gateway.decoder import DecodeOptions
+from gateway.engine import DecodeJob, Engine, EngineClosed, Priority
+from gateway.textnorm import wer
+
+from .conftest import CLIPS, load_clip
+
+
+class RecordingDecoder:
+    """Stands in for the model: records the order of work, waits for a gate."""
+
+    def __init__(self):
+        self.order: list[str] = []
+        self.gate = threading.Event()
+        self.started = threading.Event()
+
+    def decode(self, audio, options):
+        self.started.set()
+        self.gate.wait(10)
+        self.order.append(options.prompt)
+        return options.prompt
+
+
+class ScriptedRegistry:
+    class settings:
+        workers = 1
+
+    def resolve(self, name):
+        return "fake"
+
+
+def scripted_engine(workers: int = 1):
+    engine = Engine(ScriptedRegistry(), workers=workers)
+    decoder = RecordingDecoder()
+    engine._decoders["fake"] = decoder  # the one seam: the model itself
+    return engine, decoder
+
+
+def job(label: str, priority: Priority, stream: str | None = None) -> DecodeJob:
+    return DecodeJob(np.zeros(160, np.float32), DecodeOptions(prompt=label), priority, stream=stream)
+
+
+def test_finals_first_then_partials_then_batch():
+    engine, decoder = scripted_engine()
+    engine.submit(job("blocker", Priority.BATCH))
+    decoder.started.wait(5)
+    futures = [
+        engine.submit(job("batch", Priority.BATCH)),
+        engine.submit(job("partial", Priority.PARTIAL, "s1")),
+        engine.submit(job("final-1", Priority.FINAL, "s1")),
+        engine.submit(job("final-2", Priority.FINAL, "s2")),
+    ]
+    decoder.gate.set()
+    for f in futures:
+        f.result(10)
+    assert decoder.order == ["blocker", "final-1", "final-2", "partial", "batch"]
+    engine.close()
+
+
+def test_a_newer_partial_replaces_the_pending_one_of_its_stream():
+    engine, decoder = scripted_engine()
+    engine.submit(job("blocker", Priority.FINAL))
+    decoder.started.wait(5)
+    old = engine.submit(job("old", Priority.PARTIAL, "s1"))
+    other = engine.submit(job("other-stream", Priority.PARTIAL, "s2"))
+    new = engine.submit(job("new", Priority.PARTIAL, "s1"))
+    assert old.cancelled()
+    decoder.gate.set()
+    assert new.result(10) == "new" and other.result(10) == "other-stream"
+    assert "old" not in decoder.order
+    engine.close()
+
+
+def test_batch_never_takes_the_last_free_worker():
+    engine, decoder = scripted_engine(workers=2)
+    batch = [engine.submit(job(f"batch-{i}", Priority.BATCH)) for i in range(3)]
+    decoder.started.wait(5)
+    time.sleep(0.2)
+    assert engine.load().busy == 1  # the second worker stays free for live work
+    final = engine.submit(job("final", Priority.FINAL))
+    time.sleep(0.2)
+    assert engine.load().busy == 2
+    decoder.gate.set()
+    final.result(10)
+    for f in batch:
+        f.result(10)
+    engine.close()
+
+
+def test_cancelled_jobs_are_skipped_and_errors_reach_the_caller():
+    engine, decoder = scripted_engine()
+    engine.submit(job("blocker", Priority.FINAL))
+    decoder.started.wait(5)
+    doomed = engine.submit(job("doomed", Priority.FINAL))
+    assert doomed.cancel()
+
+    def explode(audio, options):
+        raise RuntimeError("boom")
+
+    decoder.gate.set()
+    time.sleep(0.1)
+    decoder.decode = explode
+    failing = engine.submit(job("x", Priority.FINAL))
+    with pytest.raises(RuntimeError, match="boom"):
+        failing.result(10)
+    assert "doomed" not in decoder.order
+    engine.close()
+    with pytest.raises(EngineClosed):
+        engine.submit(job("late", Priority.FINAL))
+
+
+def test_real_model_decode(engine):
+    clip = CLIPS["leopard-en"]
+    decoding = engine.decode(DecodeJob(load_clip(clip.id), DecodeOptions(), Priority.FINAL))
+    assert decoding.is_speech and decoding.language == "en"
+    assert wer(clip.text, decoding.text) <= 0.2, decoding.text
+    assert decoding.words and decoding.words[-1].end <= decoding.duration
+    load = engine.load()
+    assert load.workers == 2 and load.busy == 0

@@ -1,0 +1,290 @@
+"""The session state machine, driven directly: real audio and VAD, scripted decodes.
+
+These are unit tests of the sans-I/O core, so the decoder answers are
+scripted (the end-to-end tests use the real model). That makes ordering,
+cancellation and exactly-once finalisation checkable exactly.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from gateway.audio import encode_samples
+from gateway.decoder import DecodedSegment, DecodedWord, Decoding
+from gateway.models import UnknownModelError
+from gateway.protocol import SessionOptions
+from gateway.session import SessionState, StreamSession, StreamSettings
+
+from .conftest import load_clip
+
+SR = 16000
+
+
+class Catalog:
+    def resolve(self, name):
+        if name in (None, "whisper-1", "tiny.en"):
+            return "tiny.en"
+        if name == "base":
+            return "base"
+        raise UnknownModelError(name, ["whisper-1", "tiny.en", "base"])
+
+    def is_multilingual(self, model_id):
+        return model_id == "base"
+
+
+LANGS = {"en", "de", "fr"}
+
+
+def decoding(text: str, duration: float, is_speech: bool = True, language: str = "en") -> Decoding:
+    words = text.split()
+    step = duration / max(1, len(words))
+    decoded = tuple(DecodedWord((" " if i else " ") + w, i * step, (i + 1) * step * 0.9, 0.9) for i, w in enumerate(words))
+    segment = DecodedSegment(0.0, duration, " " + text, tuple(range(len(words))), decoded)
+    return Decoding(
+        segments=(segment,) if text else (), language=language, language_probability=1.0,
+        avg_logprob=-0.2, compression_ratio=1.2, no_speech_prob=0.01, temperature=0.0,
+        is_speech=is_speech, window="short", duration=duration,
+    )
+
+
+def make_session(**options) -> StreamSession:
+    return StreamSession(SessionOptions(model="tiny.en", **options), Catalog(), LANGS, StreamSettings())
+
+
+def feed(session: StreamSession, samples: np.ndarray, chunk: int = 1600, encoding: str = "pcm_s16le") -> None:
+    for i in range(0, len(samples), chunk):
+        session.receive_audio(encode_samples(samples[i : i + chunk], encoding))
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(seconds * SR), np.float32)
+
+
+def answer_all(session: StreamSession, text_for=lambda r: "hello world") -> list:
+    """Answer every outstanding request (repeatedly), return the requests seen."""
+    seen = []
+    while True:
+        requests = session.take_requests()
+        if not requests:
+            return seen
+        for r in requests:
+            seen.append(r)
+            session.decoded(r.id, decoding(text_for(r), len(r.job.audio) / SR))
+
+
+def types(events) -> list[str]:
+    return [e.type for e in events]
+
+
+def test_created_event_carries_effective_options():
+    session = make_session(endpoint_ms=700)
+    [created] = session.take_events()
+    assert created.type == "session.created"
+    assert created.session["endpoint_ms"] == 700 and created.session["model"] == "tiny.en"
+
+
+def test_speech_silence_speech_gives_two_finals_exactly_once():
+    session = make_session()
+    speech = load_clip("ds-arctic-a0024")
+    feed(session, np.concatenate([speech, silence(2.0), speech, silence(1.0)]))
+    requests = answer_all(session, lambda r: "it was my reports")
+    session.end()
+    requests += answer_all(session)
+    events = session.take_events()
+    assert types(events).count("speech.started") == 2
+    finals = [e for e in events if e.type == "transcript.final"]
+    assert [f.segment.id for f in finals] == [0, 1]
+    assert events[-1].type == "session.closed"
+    assert events[-1].segments == 2
+    assert events[-1].text == "it was my reports it was my reports"
+    assert session.state is SessionState.CLOSED
+    # Partials of a segment come before its final.
+    for f in finals:
+        index = events.index(f)
+        assert all(e.segment_id != f.segment.id for e in events[index:] if e.type == "transcript.partial")
+    # The second utterance's final was asked with the first one's text as context.
+    second_final = [r for r in requests if r.kind == "final" and r.segment_id == 1][-1]
+    assert "it was my reports" in second_final.job.options.prompt
+
+
+def test_speculative_final_is_cancelled_when_speech_resumes():
+    session = make_session(endpoint_ms=800)
+    speech = load_clip("ds-arctic-a0024")
+    a, b = speech_bounds_samples(speech)
+    voiced = speech[a:b]
+    feed(session, voiced, chunk=480)
+    feed(session, silence(0.45), chunk=480)  # past speculate_after_ms, short of the endpoint
+    speculative = [r for r in session.take_requests() if r.kind == "final"]
+    assert len(speculative) == 1
+    assert session.take_cancellations() == []
+    feed(session, voiced[: SR // 2], chunk=480)  # the speaker goes on
+    assert session.take_cancellations() == [speculative[0].id]
+    # A late answer for the cancelled request changes nothing.
+    session.decoded(speculative[0].id, decoding("stale", 1.0))
+    feed(session, silence(1.2), chunk=480)
+    answer_all(session, lambda r: "fresh words")
+    finals = [e for e in session.take_events() if e.type == "transcript.final"]
+    assert [f.segment.text.strip() for f in finals] == ["fresh words"]
+
+
+@pytest.mark.parametrize("chunk", [480, 1600, 1234])
+def test_speculation_that_holds_becomes_the_final_without_a_new_decode(chunk):
+    session = make_session(endpoint_ms=600)
+    speech = load_clip("ds-arctic-a0024")
+    a, b = speech_bounds_samples(speech)
+    feed(session, speech[a:b], chunk=chunk)
+    answer_all(session, lambda r: "partial words")
+    feed(session, silence(0.3), chunk=chunk)
+    [speculative] = [r for r in session.take_requests() if r.kind == "final"]
+    session.decoded(speculative.id, decoding("the final words", len(speculative.job.audio) / SR))
+    assert not [e for e in session.take_events() if e.type == "transcript.final"]  # not yet: no endpoint
+    feed(session, silence(0.5), chunk=chunk)
+    assert not session.take_cancellations()
+    assert not [r for r in session.take_requests() if r.kind == "final"]
+    finals = [e for e in session.take_events() if e.type == "transcript.final"]
+    assert [f.segment.text.strip() for f in finals] == ["the final words"]
+
+
+def speech_bounds_samples(samples: np.ndarray) -> tuple[int, int]:
+    from .conftest import speech_bounds
+
+    start, end = speech_bounds(samples)
+    return int(start * SR), int(end * SR)
+
+
+def test_stable_prefix_is_forced_on_later_decodes_and_never_shrinks():
+    session = make_session()
+    speech = load_clip("lhotse-libri-2412-153948-0000")
+    hypotheses = iter(["if the", "if the reader will", "if the reader will excuse", "if a reader"])
+    partial_prefixes = []
+    stables = []
+    for i in range(0, 7 * SR, 1600):
+        feed(session, speech[i : i + 1600])
+        for r in session.take_requests():
+            if r.kind == "partial":
+                partial_prefixes.append(r.job.options.prefix)
+                session.decoded(r.id, decoding(next(hypotheses, "if the reader will excuse me"), 1.0))
+        stables += [e.stable_text for e in session.take_events() if e.type == "transcript.partial"]
+    assert stables[:3] == ["", "if the", "if the reader will"]
+    for a, b in zip(stables, stables[1:]):
+        assert b.startswith(a)
+    assert "if the reader will" in partial_prefixes
+    # A hypothesis that contradicts the stable prefix ("if a reader") is
+    # shown with the promised prefix kept.
+    session.end()
+    final_requests = [r for r in session.take_requests() if r.kind == "final"]
+    assert final_requests[-1].job.options.prefix.startswith("if the reader will")
+
+
+def test_backpressure_while_finals_are_pending():
+    session = make_session(endpoint_ms=300)
+    speech = load_clip("ds-arctic-a0024")
+    a, b = speech_bounds_samples(speech)
+    assert session.wants_audio
+    for _ in range(3):
+        feed(session, np.concatenate([speech[a:b], silence(0.6)]))
+    # Finals are chained; none answered yet, so they pile up.
+    assert session.pending_finals >= 2
+    assert not session.wants_audio
+    answer_all(session)
+    assert session.pending_finals == 0 and session.wants_audio
+
+
+def test_connection_lost_finalises_what_was_received():
+    session = make_session()
+    feed(session, load_clip("ds-arctic-a0024"))
+    session.connection_lost()
+    assert session.detached and session.state is SessionState.CLOSING
+    answer_all(session, lambda r: "kept anyway")
+    events = session.take_events()
+    assert [e.segment.text.strip() for e in events if e.type == "transcript.final"] == ["kept anyway"]
+    assert session.state is SessionState.CLOSED
+
+
+def test_a_failed_decode_reports_and_still_closes_the_segment():
+    session = make_session()
+    feed(session, load_clip("ds-arctic-a0024"))
+    session.end()
+    for r in session.take_requests():
+        if r.kind == "final":
+            session.decoded(r.id, None, "model exploded")
+        else:
+            session.decoded(r.id, None)
+    answer_all(session)
+    events = session.take_events()
+    errors = [e for e in events if e.type == "error"]
+    assert errors and errors[0].code == "decode_failed" and not errors[0].fatal
+    finals = [e for e in events if e.type == "transcript.final"]
+    assert len(finals) == 1 and finals[0].segment.text == ""
+    assert events[-1].type == "session.closed"
+
+
+def test_non_speech_decodes_become_empty_finals():
+    session = make_session()
+    feed(session, load_clip("ds-arctic-a0024"))
+    session.end()
+    for r in session.take_requests():
+        session.decoded(r.id, decoding("Thank you.", 1.0, is_speech=False))
+    events = session.take_events()
+    [final] = [e for e in events if e.type == "transcript.final"]
+    assert final.segment.text == "" and final.segment.words == ()
+    assert events[-1].text == ""
+
+
+def test_bad_input_errors_leave_the_session_usable():
+    session = make_session()
+    session.take_events()
+    session.receive_audio(b"\x00")
+    session.receive_text("nope")
+    session.receive_text(json.dumps({"type": "jump"}))
+    errors = session.take_events()
+    assert [(e.code, e.fatal) for e in errors] == [("invalid_audio", False), ("invalid_message", False), ("invalid_message", False)]
+    feed(session, load_clip("ds-arctic-a0024"))
+    session.receive_text(json.dumps({"type": "session.update", "session": {"endpoint_ms": 900}}))
+    assert [e.code for e in session.take_events() if e.type == "error"] == ["invalid_state"]
+    assert session.options.endpoint_ms == 500
+    session.end()
+    session.receive_audio(encode_samples(silence(0.1), "pcm_s16le"))
+    assert [e.code for e in session.take_events() if e.type == "error"] == ["invalid_state"]
+
+
+def test_invalid_update_before_audio_is_fatal():
+    session = make_session()
+    session.take_events()
+    session.receive_text(json.dumps({"type": "session.update", "session": {"sample_rate": 12345}}))
+    [error] = session.take_events()
+    assert error.code == "invalid_config" and error.fatal and "12345" in error.message
+    assert session.state is SessionState.CLOSED
+
+
+def test_english_only_model_refuses_other_languages_and_translation():
+    from gateway.protocol import ProtocolError
+
+    with pytest.raises(ProtocolError, match="English-only"):
+        make_session(language="de")
+    with pytest.raises(ProtocolError, match="translate"):
+        make_session(task="translate")
+    with pytest.raises(ProtocolError, match="available models"):
+        StreamSession(SessionOptions(model="nope"), Catalog(), LANGS)
+
+
+@pytest.mark.parametrize("rate, encoding", [(48000, "pcm_f32le"), (8000, "mulaw"), (22050, "pcm_s16le")])
+def test_times_are_sample_counts_at_any_rate_and_encoding(rate, encoding):
+    import soxr
+
+    speech = load_clip("ds-arctic-a0024")
+    audio = np.concatenate([silence(1.0), speech, silence(1.0)])
+    resampled = soxr.resample(audio, SR, rate).astype(np.float32)
+    session = make_session(sample_rate=rate, encoding=encoding)
+    feed(session, resampled, chunk=rate // 10, encoding=encoding)
+    session.end()
+    answer_all(session, lambda r: "it was my reports")
+    events = session.take_events()
+    [started] = [e for e in events if e.type == "speech.started"]
+    a, _ = speech_bounds_samples(speech)
+    assert abs(started.start - (1.0 + a / SR)) < 0.45  # pre-roll reaches back 0.3 s
+    assert events[-1].type == "session.closed"
+    assert abs(events[-1].duration - len(audio) / SR) < 0.01
