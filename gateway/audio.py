@@ -108,7 +108,7 @@ def decode_file(source: bytes | str | os.PathLike) -> np.ndarray:
     try:
         with av.open(handle, mode="r", metadata_errors="ignore") as container:
             if not container.streams.audio:
-                raise AudioDecodeError("the file has no audio stream")
+                raise AudioDecodeError("the file is not decodable audio (it has no audio stream)")
             stream = container.streams.audio[0]
             resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
             for frame in container.decode(stream):

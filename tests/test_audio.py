@@ -1,0 +1,112 @@
+"""Wire encodings, resampling and file decoding."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+from gateway.audio import (
+    MULAW_TO_FLOAT,
+    AudioDecodeError,
+    StreamResampler,
+    decode_file,
+    decode_samples,
+    encode_samples,
+    float_to_mulaw,
+)
+
+from .conftest import CLIPS, load_clip
+
+
+def test_mulaw_expansion_matches_g711():
+    # ITU-T G.711 reference points (16-bit linear): 0xFF and 0x7F are the two
+    # zeros, 0x80 and 0x00 the extremes, 0xEF is the first step.
+    as_int = np.round(MULAW_TO_FLOAT * 32768).astype(int)
+    assert as_int[0xFF] == 0 and as_int[0x7F] == 0
+    assert as_int[0x80] == 32124 and as_int[0x00] == -32124
+    assert as_int[0xFE] == 8 and as_int[0x7E] == -8
+    assert list(as_int[0x80:0x100]) == sorted(as_int[0x80:0x100], reverse=True)
+
+
+def test_mulaw_round_trip_is_close():
+    x = np.sin(np.linspace(0, 200, 8000)).astype(np.float32) * 0.5
+    back = decode_samples(float_to_mulaw(x).tobytes(), "mulaw")
+    assert np.max(np.abs(back - x)) < 0.02
+
+
+@pytest.mark.parametrize("encoding, width", [("pcm_s16le", 2), ("pcm_f32le", 4), ("mulaw", 1)])
+def test_encodings_round_trip_and_refuse_partial_samples(encoding, width):
+    x = (np.random.default_rng(0).uniform(-0.9, 0.9, 1000)).astype(np.float32)
+    data = encode_samples(x, encoding)
+    assert len(data) == 1000 * width
+    assert np.max(np.abs(decode_samples(data, encoding) - x)) < (0.04 if encoding == "mulaw" else 1e-4)
+    if width > 1:
+        with pytest.raises(ValueError, match=f"multiple of {width}"):
+            decode_samples(data[:-1], encoding)
+
+
+def test_float_audio_with_nan_is_refused():
+    with pytest.raises(ValueError, match="NaN"):
+        decode_samples(np.array([0.0, np.nan], "<f4").tobytes(), "pcm_f32le")
+
+
+@pytest.mark.parametrize("rate", [8000, 22050, 44100, 48000])
+def test_stream_resampler_keeps_length_and_pitch(rate):
+    seconds = 2
+    t = np.arange(rate * seconds) / rate
+    tone = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    resampler = StreamResampler(rate)
+    out = [resampler.resample(tone[i : i + rate // 50]) for i in range(0, len(tone), rate // 50)]
+    out.append(resampler.flush())
+    y = np.concatenate(out)
+    assert abs(len(y) - 16000 * seconds) <= 1
+    spectrum = np.abs(np.fft.rfft(y[2000:-2000]))
+    peak = np.argmax(spectrum) * 16000 / len(y[2000:-2000])
+    assert abs(peak - 440) < 2
+
+
+def test_16k_input_passes_through_unchanged():
+    x = np.arange(100, dtype=np.float32)
+    assert StreamResampler(16000).resample(x) is x
+
+
+def _encode_with_pyav(samples: np.ndarray, container: str, codec: str, rate: int, layout: str) -> bytes:
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format=container) as out:
+        stream = out.add_stream(codec, rate=rate, layout=layout)
+        channels = 2 if layout == "stereo" else 1
+        data = np.tile(samples, (channels, 1)).astype(np.float32)
+        frame = av.AudioFrame.from_ndarray(data, format="fltp", layout=layout)
+        frame.sample_rate = rate
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("container, codec", [("flac", "flac"), ("ogg", "libopus"), ("mp3", "libmp3lame")])
+def test_files_in_other_formats_decode_to_16k_mono(container, codec):
+    import soxr
+
+    clip = load_clip("ds-ldc93s1")
+    rate = 48000
+    stereo = soxr.resample(clip, 16000, rate).astype(np.float32)
+    data = _encode_with_pyav(stereo, container, codec, rate, "stereo")
+    decoded = decode_file(data)
+    assert abs(len(decoded) / 16000 - CLIPS["ds-ldc93s1"].duration) < 0.1
+    n = min(len(decoded), len(clip))
+    # Same waveform after the round trip (codec delay aside): strong correlation at some lag.
+    best = max(np.corrcoef(decoded[lag : lag + n - 2000], clip[: n - 2000])[0, 1] for lag in range(0, 1200, 8))
+    assert best > 0.8
+
+
+def test_garbage_and_audio_less_files_are_refused():
+    with pytest.raises(AudioDecodeError, match="not decodable audio"):
+        decode_file(b"this is plainly not audio" * 100)
+    with pytest.raises(AudioDecodeError):
+        decode_file(b"")

@@ -1,0 +1,134 @@
+"""The stt-gateway command: serve (and its shutdown), stream, transcribe."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+
+from gateway.audio import encode_samples
+from gateway.config import ServerConfig
+from gateway.textnorm import wer
+
+from .conftest import CLIPS, load_clip
+
+CLI = [sys.executable, "-m", "gateway"]
+
+
+def cli(*args, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def test_serve_help_documents_every_option_and_its_environment_variable():
+    out = cli("serve", "--help").stdout
+    from dataclasses import fields
+
+    for f in fields(ServerConfig):
+        flag = "--api-key" if f.name == "api_keys" else "--" + f.name.replace("_", "-")
+        assert flag in out, flag
+        assert "STT_GATEWAY_" + f.name.upper() in out.replace("\n", "").replace(" ", ""), f.name
+
+
+def test_transcribe_a_file_without_a_server():
+    clip = CLIPS["fw-stereo-left"]
+    result = cli("transcribe", str(clip.path), "--model", "tiny.en", "--format", "srt")
+    assert result.returncode == 0, result.stderr
+    import srt
+
+    cues = list(srt.parse(result.stdout))
+    assert cues and wer(clip.text, " ".join(c.content for c in cues)) <= 0.15
+    verbose = json.loads(cli("transcribe", str(clip.path), "--model", "tiny.en", "--format", "verbose_json").stdout)
+    assert verbose["language"] == "en" and verbose["words"]
+
+
+def test_transcribe_refuses_what_is_not_audio(tmp_path):
+    junk = tmp_path / "notes.txt"
+    junk.write_text("not audio at all " * 50)
+    result = cli("transcribe", str(junk), "--model", "tiny.en")
+    assert result.returncode == 2 and "not decodable audio" in result.stderr
+    missing = cli("transcribe", str(tmp_path / "nope.wav"), "--model", "tiny.en")
+    assert missing.returncode == 2 and "nope.wav" in missing.stderr
+    unknown = cli("transcribe", str(CLIPS["ds-ldc93s1"].path), "--model", "huge-v9", env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert unknown.returncode == 2 and "tiny.en" in unknown.stderr
+
+
+def test_stream_a_file_to_a_running_server(server):
+    clip = CLIPS["lhotse-libri-2412-153948-0000"]
+    result = cli("stream", str(clip.path), "--url", server.ws, "--fast")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("[")]
+    assert lines and lines[0].startswith("[00:00")
+    text = " ".join(line.split("] ", 1)[1] for line in lines)
+    assert wer(clip.text, text) <= 0.15, text
+    assert "segment(s)" in result.stdout.splitlines()[-1]
+
+
+def test_stream_reports_an_unreachable_server():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = cli("stream", str(CLIPS["ds-ldc93s1"].path), "--url", f"ws://127.0.0.1:{port}")
+    assert result.returncode == 1 and "cannot stream" in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_finalises_open_streams_before_exit(sig):
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--model", "tiny.en", "--port", str(port), "--workers", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.1)
+
+        speech = load_clip("leopard-en")
+
+        async def go():
+            async with websockets.connect(f"ws://127.0.0.1:{port}/v0/audio/stream") as ws:
+                await ws.send(encode_samples(speech, "pcm_s16le"))
+                events = []
+                while True:  # wait until the server is into the utterance
+                    events.append(json.loads(await ws.recv()))
+                    if events[-1]["type"] == "speech.started":
+                        break
+                proc.send_signal(sig)  # mid-utterance, no "end" from us
+                async for message in ws:
+                    events.append(json.loads(message))
+                return events, ws.close_code
+
+        events, code = asyncio.run(asyncio.wait_for(go(), 60))
+        kinds = [e["type"] for e in events]
+        assert "error" in kinds and events[kinds.index("error")]["code"] == "server_shutdown"
+        finals = [e for e in events if e["type"] == "transcript.final"]
+        assert finals and wer(CLIPS["leopard-en"].text, " ".join(f["segment"]["text"] for f in finals)) <= 0.2
+        assert kinds[-1] == "session.closed"
+        assert code == 1001
+        assert proc.wait(timeout=30) in (0, -sig, 128 + sig)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()

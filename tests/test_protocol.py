@@ -1,0 +1,100 @@
+"""Session options, client messages, event records and the server configuration."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from gateway.config import ServerConfig, add_arguments, from_namespace
+from gateway.protocol import (
+    Flush,
+    End,
+    ProtocolError,
+    Segment,
+    SessionOptions,
+    SessionUpdate,
+    TranscriptFinal,
+    Word,
+    parse_client_message,
+    parse_options,
+)
+
+LANGS = {"en", "de"}
+
+
+def test_query_strings_are_coerced():
+    o = parse_options(
+        {"sample_rate": "8000", "encoding": "mulaw", "interim_results": "false", "endpoint_ms": "700", "max_segment_s": "9.5", "language": "DE"},
+        SessionOptions(), LANGS,
+    )
+    assert (o.sample_rate, o.encoding, o.interim_results, o.endpoint_ms, o.max_segment_s, o.language) == (8000, "mulaw", False, 700, 9.5, "de")
+
+
+def test_json_values_are_taken_as_they_are():
+    o = parse_options({"interim_results": False, "vad_aggressiveness": 3, "language": None}, SessionOptions(language="en"), LANGS)
+    assert o.interim_results is False and o.vad_aggressiveness == 3 and o.language is None
+
+
+@pytest.mark.parametrize(
+    "raw, needle",
+    [
+        ({"speed": 2}, "unknown option(s) speed"),
+        ({"sample_rate": 11025}, "8000, 16000"),
+        ({"sample_rate": "fast"}, "integer"),
+        ({"endpoint_ms": 99}, "between 100 and 5000"),
+        ({"max_segment_s": 40}, "between 2.0 and 28.0"),
+        ({"vad_aggressiveness": 1.5}, "integer"),
+        ({"interim_results": "perhaps"}, "true or false"),
+        ({"task": "summarise"}, "transcribe, translate"),
+        ({"language": "klingon"}, "ISO-639-1"),
+        ({"encoding": "opus"}, "pcm_s16le"),
+        ({"prompt": 5}, "string"),
+        ({"endpoint_ms": True}, "number"),
+    ],
+)
+def test_bad_options_are_refused_naming_the_problem(raw, needle):
+    with pytest.raises(ProtocolError) as error:
+        parse_options(raw, SessionOptions(), LANGS)
+    assert error.value.code == "invalid_config" and error.value.fatal
+    assert needle in error.value.message
+
+
+def test_client_messages():
+    assert parse_client_message('{"type": "flush"}') == Flush()
+    assert parse_client_message('{"type": "end"}') == End()
+    assert parse_client_message('{"type": "session.update", "session": {"language": "de"}}') == SessionUpdate({"language": "de"})
+    for bad in ("nope", "[1]", '{"kind": "flush"}', '{"type": "hop"}', '{"type": "session.update", "session": 3}'):
+        with pytest.raises(ProtocolError) as error:
+            parse_client_message(bad)
+        assert error.value.code == "invalid_message" and not error.value.fatal
+
+
+def test_final_event_serialises_the_verbose_json_segment():
+    segment = Segment(3, 120, 1.23456, 2.5, " Hi there.", (1, 2), 0.0, -0.123456, 1.1, 0.01, (Word(" Hi", 1.23456, 1.5, 0.98765),))
+    body = json.loads(TranscriptFinal(segment, "en").to_json())
+    assert body["type"] == "transcript.final" and body["language"] == "en"
+    assert body["segment"]["start"] == 1.235 and body["segment"]["tokens"] == [1, 2]
+    assert body["segment"]["words"] == [{"word": " Hi", "start": 1.235, "end": 1.5, "probability": 0.9877}]
+
+
+def _parse(argv, environ):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return from_namespace(parser.parse_args(argv), environ)
+
+
+def test_config_from_flags_and_environment():
+    assert _parse([], {}) == ServerConfig()
+    config = _parse(
+        ["--port", "9000", "--api-key", "a", "--api-key", "b,c"],
+        {"STT_GATEWAY_PORT": "7000", "STT_GATEWAY_MODEL": "tiny.en", "STT_GATEWAY_SPECULATIVE_FINAL": "false", "STT_GATEWAY_API_KEYS": "x"},
+    )
+    assert config.port == 9000  # the flag wins
+    assert config.model == "tiny.en" and config.speculative_final is False
+    assert config.api_keys == ("a", "b", "c")
+    assert _parse([], {"STT_GATEWAY_API_KEYS": "k1, k2"}).api_keys == ("k1", "k2")
+    assert "k1" not in _parse([], {"STT_GATEWAY_API_KEYS": "k1"}).describe()
+    with pytest.raises(SystemExit, match="STT_GATEWAY_PORT"):
+        _parse([], {"STT_GATEWAY_PORT": "eighty"})
