@@ -38,6 +38,9 @@ class ServerConfig:
     partial_interval_ms: int = field(default=400, metadata={"help": "new speech between partial decodes"})
     speculative_final: bool = field(default=True, metadata={"help": "start the final decode when a pause begins"})
     max_streams: int = field(default=0, metadata={"help": "hard cap on concurrent streams (0: only load-based admission)"})
+    admission: bool = field(
+        default=True, metadata={"help": "refuse new streams (503) while the finals of open ones are falling behind"}
+    )
     api_keys: tuple[str, ...] = field(
         default=(),
         metadata={"help": "API keys (comma-separated in the environment); none: no authentication", "secret": True},

@@ -69,7 +69,18 @@ class EngineLoad:
     pending_partials: int
     pending_batch: int
     utilisation: float  # share of worker time spent decoding, recent window
+    final_utilisation: float  # share of worker time spent on live finals
     final_wait_p95: float  # seconds finals waited in the queue, recent window
+
+    @property
+    def pressure(self) -> float:
+        """0 (idle) .. 1 (saturated): how hard finals compete for workers.
+
+        Partials are elastic (they fill any idle time and stretch under
+        load), so the measure is the finals' share of the workers and how
+        long finals have been waiting, not plain utilisation.
+        """
+        return min(1.0, max(self.final_utilisation / 0.6, self.final_wait_p95 / 0.5))
 
 
 class EngineClosed(RuntimeError):
@@ -91,7 +102,9 @@ class Engine:
         self._busy_batch = 0
         self._decoders: dict[str, WhisperDecoder] = {}
         self._decoders_lock = threading.Lock()
-        self._history: deque[tuple[float, float, float, int]] = deque(maxlen=512)
+        # (finished, decode seconds, queued seconds, priority) of recent jobs
+        self._history: deque[tuple[float, float, float, int]] = deque(maxlen=2048)
+        self._load_cache: tuple[float, float, EngineLoad] | None = None
         self._threads = [
             threading.Thread(target=self._work, name=f"decode-{i}", daemon=True)
             for i in range(self.workers)
@@ -193,13 +206,23 @@ class Engine:
                 self._observer(Priority(entry.priority).name.lower(), started - entry.submitted, finished - started, decoding)
 
     # -- state ------------------------------------------------------------
-    def load(self, window_s: float = 10.0) -> EngineLoad:
+    def load(self, window_s: float = 10.0, max_age_s: float = 0.25) -> EngineLoad:
+        """Recent load; cached for ``max_age_s`` since every stream asks often."""
         now = time.monotonic()
+        cached = self._load_cache
+        if cached is not None and now - cached[0] < max_age_s and cached[1] == window_s:
+            return cached[2]
+        load = self._measure(now, window_s)
+        self._load_cache = (now, window_s, load)
+        return load
+
+    def _measure(self, now: float, window_s: float) -> EngineLoad:
         with self._cond:
             live = [e for e in self._heap if not e.future.cancelled()]
             recent = [h for h in self._history if now - h[0] <= window_s]
             busy = self._busy
         busy_time = sum(min(h[1], window_s) for h in recent)
+        final_time = sum(min(h[1], window_s) for h in recent if h[3] == Priority.FINAL)
         waits = sorted(h[2] for h in recent if h[3] == Priority.FINAL)
         p95 = waits[int(0.95 * (len(waits) - 1))] if waits else 0.0
         return EngineLoad(
@@ -209,6 +232,7 @@ class Engine:
             pending_partials=sum(e.priority == Priority.PARTIAL for e in live),
             pending_batch=sum(e.priority == Priority.BATCH for e in live),
             utilisation=min(1.0, busy_time / (window_s * self.workers)),
+            final_utilisation=min(1.0, final_time / (window_s * self.workers)),
             final_wait_p95=p95,
         )
 

@@ -100,6 +100,7 @@ class StreamHub:
 
     engine: Engine
     max_streams: int = 0
+    admission: bool = True
     runners: set = field(default_factory=set)
     draining: bool = False
 
@@ -109,6 +110,15 @@ class StreamHub:
             return "the server is shutting down", 5
         if self.max_streams and len(self.runners) >= self.max_streams:
             return f"the server is at capacity ({self.max_streams} streams)", 5
+        if self.admission and self.runners:
+            load = self.engine.load()
+            # Finals of the open streams already need the workers: one more
+            # stream would make them late.
+            if load.pressure >= 1.0:
+                return (
+                    f"the server is at capacity ({len(self.runners)} streams; finals use "
+                    f"{load.final_utilisation:.0%} of the decoders, p95 wait {load.final_wait_p95:.2f} s)"
+                ), 10
         return None
 
     async def drain(self, timeout: float = 30.0) -> None:
@@ -128,7 +138,7 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engi
     )
     owns_engine = engine is None
     engine = engine or Engine(registry, observer=metrics.observe_decode)
-    hub = StreamHub(engine, config.max_streams)
+    hub = StreamHub(engine, config.max_streams, config.admission)
     keys = Keys(config.api_keys)
     languages = set(all_languages())
     defaults = SessionOptions(

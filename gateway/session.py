@@ -80,6 +80,9 @@ class StreamSettings:
     context_words: int = 60  # previous finals passed as prompt
     max_pending_finals: int = 2  # backpressure: stop reading audio beyond this
     pre_roll_ms: int = 300
+    # Engine pressure (see EngineLoad.pressure) above which a stream stops
+    # speculating and asks for partials half as often, so finals keep up.
+    relief_pressure: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,7 @@ class StreamSession:
         self._finals: list[str] = []
         self._language: str | None = None
         self._audio_received = False
+        self._relieve = False  # the engine is under pressure
         self._input_samples = 0  # at the client's sample rate
         self._configure(options)
         self._events.append(SessionCreated(self.session_id, self.options.to_dict(), __version__))
@@ -270,6 +274,10 @@ class StreamSession:
         if self.state is SessionState.OPEN:
             self._events.append(ErrorEvent("server_shutdown", message, fatal=True))
             self.end()
+
+    def set_pressure(self, pressure: float) -> None:
+        """The engine's load (0..1), as the transport last saw it."""
+        self._relieve = pressure >= self.settings.relief_pressure
 
     def connection_lost(self) -> None:
         """The client went away without ``end``: finalise what was received."""
@@ -381,6 +389,7 @@ class StreamSession:
         # Speculate: the speech may have ended; the endpoint will tell.
         return (
             self.settings.speculative_final
+            and not self._relieve
             and self.state is SessionState.OPEN
             and self._segmenter.trailing_silence_ms >= self.settings.speculate_after_ms
         )
@@ -411,7 +420,8 @@ class StreamSession:
             return  # nothing new is being said
         if now - u.start < s.first_partial_ms * SAMPLE_RATE // 1000:
             return
-        if u.partials_sent and now - u.partial_requested_at < s.partial_interval_ms * SAMPLE_RATE // 1000:
+        interval = s.partial_interval_ms * (2 if self._relieve else 1)
+        if u.partials_sent and now - u.partial_requested_at < interval * SAMPLE_RATE // 1000:
             return
         options = DecodeOptions(
             language=u.language,

@@ -122,6 +122,7 @@ class StreamRunner:
     async def _pump(self) -> None:
         """Act on everything the session has put in its outboxes."""
         session = self.session
+        session.set_pressure(self.engine.load().pressure)
         for request_id in session.take_cancellations():
             future = self._futures.get(request_id)
             if future is not None:

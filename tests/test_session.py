@@ -288,3 +288,29 @@ def test_times_are_sample_counts_at_any_rate_and_encoding(rate, encoding):
     assert abs(started.start - (1.0 + a / SR)) < 0.45  # pre-roll reaches back 0.3 s
     assert events[-1].type == "session.closed"
     assert abs(events[-1].duration - len(audio) / SR) < 0.01
+
+
+def test_under_pressure_the_session_stops_speculating_and_spaces_partials():
+    def partial_ends(pressure: float) -> tuple[list[int], int]:
+        session = make_session(endpoint_ms=900)
+        session.set_pressure(pressure)
+        speech = load_clip("lhotse-libri-2412-153948-0000")[: 6 * SR]
+        ends, finals = [], 0
+        for i in range(0, len(speech), 480):
+            feed(session, speech[i : i + 480], chunk=480)
+            for r in session.take_requests():
+                if r.kind == "partial":
+                    ends.append(r.audio_end)
+                    session.decoded(r.id, decoding("if the reader", 1.0))
+                else:
+                    finals += 1
+        feed(session, silence(0.6), chunk=480)  # a pause longer than speculate_after_ms
+        finals += sum(r.kind == "final" for r in session.take_requests())
+        return ends, finals
+
+    relaxed, speculated = partial_ends(0.0)
+    pressed, not_speculated = partial_ends(0.95)
+    assert speculated >= 1 and not_speculated == 0
+    gaps = lambda ends: [b - a for a, b in zip(ends[1:], ends[2:])]
+    assert min(gaps(relaxed)) >= 400 * SR // 1000 and min(gaps(pressed)) >= 800 * SR // 1000
+    assert len(pressed) < len(relaxed)

@@ -1,0 +1,56 @@
+"""The server's own logic: admission, health, metrics, the demo route."""
+
+from __future__ import annotations
+
+import httpx
+
+from gateway.engine import EngineLoad
+from gateway.server import Keys, StreamHub
+
+
+class LoadedEngine:
+    def __init__(self, final_utilisation: float, final_wait_p95: float):
+        self._load = EngineLoad(2, 2, 0, 0, 0, 1.0, final_utilisation, final_wait_p95)
+
+    def load(self):
+        return self._load
+
+
+def test_admission_follows_the_finals_load():
+    calm = StreamHub(LoadedEngine(0.2, 0.05), runners={"a", "b"})
+    assert calm.refusal() is None
+    busy = StreamHub(LoadedEngine(0.65, 0.1), runners={"a", "b"})
+    reason, retry = busy.refusal()
+    assert "capacity" in reason and retry > 0
+    waiting = StreamHub(LoadedEngine(0.1, 0.6), runners={"a"})
+    assert waiting.refusal() is not None
+    assert StreamHub(LoadedEngine(0.9, 0.9), admission=False, runners={"a"}).refusal() is None
+    # The first stream is always let in: there is nobody to make late.
+    assert StreamHub(LoadedEngine(0.9, 0.9)).refusal() is None
+    assert StreamHub(LoadedEngine(0.0, 0.0), max_streams=2, runners={"a", "b"}).refusal() is not None
+    assert StreamHub(LoadedEngine(0.0, 0.0), draining=True).refusal()[0] == "the server is shutting down"
+
+
+def test_keys_are_matched_exactly():
+    keys = Keys(("alpha", "beta"))
+    assert keys.required and keys.valid("beta")
+    assert not keys.valid("alph") and not keys.valid("alphaa") and not keys.valid(None)
+    assert keys.from_headers("Bearer alpha", []) == "alpha"
+    assert keys.from_headers(None, ["stt-gateway", "bearer.beta"]) == "beta"
+    assert not Keys(()).required
+
+
+def test_health_metrics_and_demo(server):
+    health = httpx.get(f"{server.http}/healthz").json()
+    assert health["status"] == "ok" and health["default_model"] == "tiny.en" and "tiny.en" in health["loaded_models"]
+    metrics = httpx.get(f"{server.http}/metrics").text
+    assert "stt_streams_active" in metrics and "stt_decode_seconds" in metrics
+    root = httpx.get(f"{server.http}/", follow_redirects=False)
+    assert root.status_code in (307, 302) and root.headers["location"] == "/demo/"
+
+
+def test_keys_do_not_lock_out_health_or_the_demo(make_server):
+    running = make_server(api_keys=("k",))
+    assert httpx.get(f"{running.http}/healthz").status_code == 200
+    assert httpx.get(f"{running.http}/metrics").status_code == 401
+    assert httpx.get(f"{running.http}/metrics", headers={"Authorization": "Bearer k"}).status_code == 200
