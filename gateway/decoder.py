@@ -46,6 +46,12 @@ class DecodeOptions:
     word_timestamps: bool = True
     segment_timestamps: bool = False  # split into sentence segments (batch)
     short_window: bool = True
+    # The short window holds the audio plus padding, and at least this much.
+    # Measured on the shared English clips (python -m bench.window): with
+    # only audio + 2 s, 9 of 26 greedy decodes looped; a 10 s minimum cost
+    # 0.6 WER points against the full window (tiny.en and base), 15 s at most
+    # 0.3, for half the encoder time. Partials use 10 s, finals 15 s.
+    min_window_s: float = 15.0
     # False for partials: one cheap attempt; a looping result is trimmed to
     # its first copy instead of being decoded again.
     fallback: bool = True
@@ -185,20 +191,9 @@ def trim_repetition(words: list[str]) -> list[str]:
 class WhisperDecoder:
     """Decodes audio of at most 30 s with one loaded faster-whisper model."""
 
-    def __init__(
-        self,
-        model,
-        padding_s: float = 1.0,
-        min_window_s: float = 10.0,
-        tokens_per_second: float = 12.0,
-    ):
+    def __init__(self, model, padding_s: float = 1.0, tokens_per_second: float = 12.0):
         self.model = model  # faster_whisper.WhisperModel
-        # Measured on the shared English clips with tiny.en, greedy: a window of
-        # only audio + 2 s made 9 of 26 decodes loop; at least 10 s of window
-        # with 1 s of padding, 2 of 26 (both clips of one word said 5 times),
-        # for an encoder cost still about a third of the 30 s window.
         self.padding_samples = int(padding_s * SAMPLE_RATE)
-        self.min_window_samples = int(min_window_s * SAMPLE_RATE)
         self.tokens_per_second = tokens_per_second
         self.multilingual = model.model.is_multilingual
         self._tokenizers: dict[tuple[str, str], object] = {}
@@ -223,7 +218,7 @@ class WhisperDecoder:
             plan = plan[:1]
         for window, temperature in plan:
             if window not in encoded:
-                encoded[window] = self._encode(audio, window)
+                encoded[window] = self._encode(audio, window, options.min_window_s)
             if language is None:
                 language, language_probability = self._detect_language(encoded[window])
             tokenizer = self._tokenizer(language, options.task)
@@ -272,10 +267,10 @@ class WhisperDecoder:
             audio.shape[0] + self.padding_samples < WINDOW_FRAMES * HOP
         )
 
-    def _encode(self, audio: np.ndarray, window: str):
+    def _encode(self, audio: np.ndarray, window: str, min_window_s: float):
         fe = self.model.feature_extractor
         if window == "short":
-            silence = max(self.padding_samples, self.min_window_samples - audio.shape[0])
+            silence = max(self.padding_samples, int(min_window_s * SAMPLE_RATE) - audio.shape[0])
             padded = np.concatenate([audio, np.zeros(silence, np.float32)])
             features = fe(padded, padding=0)
             frames = features.shape[-1] - features.shape[-1] % 2  # conv stride 2

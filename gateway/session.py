@@ -432,6 +432,7 @@ class StreamSession:
             temperatures=(0.0,),
             word_timestamps=False,
             fallback=False,
+            min_window_s=10.0,
         )
         request = self._request("partial", u, now, options, Priority.PARTIAL)
         u.partial_in_flight = request.id

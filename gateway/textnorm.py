@@ -2,8 +2,8 @@
 
 Whisper writes "18 13", "Mr." and punctuation where references say
 "EIGHTEEN THIRTEEN" or "mister"; both sides go through the same light
-normalisation (case, punctuation, a few spellings) so that WER counts words,
-not typography.
+normalisation (case, punctuation, contractions, number words as digits, a few
+spellings) so that WER counts words, not typography.
 """
 
 from __future__ import annotations
@@ -20,6 +20,17 @@ _CONTRACTIONS = {
 }
 
 
+_NUMBERS = {
+    w: str(i)
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        "fifteen sixteen seventeen eighteen nineteen".split()
+    )
+}
+_NUMBERS.update({w: str(10 * i) for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), start=2)})
+_NUMBERS["oh"] = "0"  # digits read out ("nine oh two")
+
+
 def normalize(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).lower()
     text = text.replace("’", "'").replace("‘", "'")
@@ -27,6 +38,9 @@ def normalize(text: str) -> str:
     text = re.sub(r"(?<!\w)'|'(?!\w)", " ", text)
     words = [_SPELLINGS.get(w, w) for w in text.split()]
     words = [_CONTRACTIONS.get(w, w.replace("n't", " not")) for w in words]
+    # Whisper writes "1, 2, 3" where references say "one two three": spell
+    # both sides as digits, one word at a time.
+    words = [_NUMBERS.get(w, w) for w in " ".join(words).split()]
     return " ".join(words)
 
 
