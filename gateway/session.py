@@ -153,6 +153,11 @@ class _SampleBuffer:
             self._start += self._chunks.popleft().size
 
 
+def _frame_rms(samples: np.ndarray, frame: int = 480) -> np.ndarray:
+    frames = samples[: samples.size // frame * frame].reshape(-1, frame)
+    return np.sqrt((frames.astype(np.float64) ** 2).mean(axis=1))
+
+
 def common_prefix(a: list[str], b: list[str]) -> list[str]:
     n = 0
     while n < min(len(a), len(b)) and a[n] == b[n]:
@@ -352,8 +357,8 @@ class StreamSession:
                 if u is None:
                     continue
                 u.end = event.end
-                if u.final_request is not None and u.final_request.audio_end > event.end:
-                    self._cancel_final(u)  # a speculation ran past a max-length cut
+                if u.final_request is not None and not self._speculation_holds(u):
+                    self._cancel_final(u)
                 u.speculation_silence_start = None  # the endpoint confirms it
 
     def _open_utterance(self) -> _Utterance | None:
@@ -393,6 +398,24 @@ class StreamSession:
             and self.state is SessionState.OPEN
             and self._segmenter.trailing_silence_ms >= self.settings.speculate_after_ms
         )
+
+    def _speculation_holds(self, u: _Utterance) -> bool:
+        """Whether the final decoded so far covers the utterance that ended.
+
+        Not if it ran past a max-length cut; nor if the audio after it, which
+        the VAD called non-speech, is loud enough to hold quiet words
+        (within 20 dB of the utterance's speech level): Whisper would hear
+        them, so the final is decoded again on the whole utterance.
+        """
+        decoded_end = u.final_request.audio_end
+        if decoded_end > u.end:
+            return False
+        tail = self._audio.slice(decoded_end, u.end)
+        if tail.size < 480:
+            return True
+        speech = self._audio.slice(u.start, decoded_end)
+        level = np.percentile(_frame_rms(speech), 90) if speech.size >= 480 else 0.0
+        return float(_frame_rms(tail).max()) < 0.1 * level
 
     def _check_speculation(self, u: _Utterance) -> None:
         if u.speculation_silence_start is None:

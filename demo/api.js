@@ -1,0 +1,84 @@
+// The gateway's HTTP and WebSocket endpoints, as the page calls them.
+//
+// URLs are relative to the page (served at <gateway>/demo/), so the demo also works
+// behind a reverse proxy that mounts the gateway under a path prefix.
+
+const KEY_STORAGE = 'stt-gateway.api-key';
+
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+// The API key lives in this tab's sessionStorage only.
+export const apiKey = {
+  get: () => sessionStorage.getItem(KEY_STORAGE) || '',
+  set: (key) => (key ? sessionStorage.setItem(KEY_STORAGE, key) : sessionStorage.removeItem(KEY_STORAGE)),
+};
+
+function endpoint(path) {
+  return new URL(`../${path}`, document.baseURI);
+}
+
+function authHeaders() {
+  const key = apiKey.get();
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+
+// The message of an error response: the gateway's {"error": {"message"}} or
+// FastAPI's validation body {"detail": [{"loc": [...], "msg"}]}.
+async function errorOf(response) {
+  let message = `${response.status} ${response.statusText}`.trim();
+  try {
+    const body = await response.json();
+    if (body.error && body.error.message) message = body.error.message;
+    else if (Array.isArray(body.detail)) {
+      message = body.detail.map((d) => `${(d.loc || []).filter((p) => p !== 'body').join('.')}: ${d.msg}`).join('; ');
+    } else if (typeof body.detail === 'string') message = body.detail;
+  } catch {
+    // not JSON: keep the status line
+  }
+  return new ApiError(response.status, message);
+}
+
+async function call(path, init = {}) {
+  let response;
+  try {
+    response = await fetch(endpoint(path), { ...init, headers: { ...authHeaders(), ...(init.headers || {}) } });
+  } catch (error) {
+    throw new ApiError(0, `the server cannot be reached (${error.message})`);
+  }
+  if (!response.ok) throw await errorOf(response);
+  return response;
+}
+
+// GET /v0/models: [{id, languages (list or null), bundled, default, multilingual, alias_of}]
+export async function listModels() {
+  const response = await call('v0/models');
+  return (await response.json()).data;
+}
+
+// POST /v0/audio/transcriptions as verbose_json with segment times.
+export async function transcribeFile(file, { model, language }) {
+  const form = new FormData();
+  form.append('model', model);
+  if (language) form.append('language', language);
+  form.append('response_format', 'verbose_json');
+  form.append('timestamp_granularities[]', 'segment');
+  form.append('file', file, file.name);
+  const response = await call('v0/audio/transcriptions', { method: 'POST', body: form });
+  return response.json();
+}
+
+// The stream's URL and the subprotocols that carry the key (browsers cannot set headers).
+export function streamEndpoint(options) {
+  const url = endpoint('v0/audio/stream');
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  for (const [name, value] of Object.entries(options)) {
+    if (value !== null && value !== undefined && value !== '') url.searchParams.set(name, value);
+  }
+  const key = apiKey.get();
+  return { url: url.href, protocols: key ? ['stt-gateway', `bearer.${key}`] : ['stt-gateway'] };
+}

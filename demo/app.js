@@ -1,0 +1,203 @@
+// The demo page's entry point, and the live captions controller.
+//
+// Modules: api.js (endpoints), settings.js (model, language, key), messages.js,
+// mic.js + pcm-worklet.js (capture), stream.js (the socket and the latency clock),
+// captions.js (rendering), upload.js + subtitles.js (the file panel).
+
+import { apiKey, listModels } from './api.js';
+import { Transcript } from './captions.js';
+import { Messages } from './messages.js';
+import { Microphone, TARGET_RATE } from './mic.js';
+import { Settings } from './settings.js';
+import { CaptionStream } from './stream.js';
+import { setUpUpload } from './upload.js';
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  start: $('start'),
+  stop: $('stop'),
+  clear: $('clear'),
+  state: $('state'),
+  level: $('level'),
+  latency: $('latency'),
+  session: $('session-info'),
+};
+const messages = new Messages($('messages'), () => start());
+const settings = new Settings(messages);
+const transcript = new Transcript($('transcript'));
+const latencies = [];
+let live = null; // the running stream: {mic, stream, stopping, timer}
+
+// -- what the controls show ---------------------------------------------------
+const LABELS = {
+  idle: 'idle',
+  starting: 'starting microphone…',
+  connecting: 'connecting…',
+  live: 'live',
+  finishing: 'finishing…',
+};
+
+function setState(state) {
+  ui.state.dataset.state = state;
+  ui.state.textContent = LABELS[state];
+  ui.start.disabled = state !== 'idle';
+  ui.stop.disabled = state === 'idle' || state === 'finishing';
+  settings.lock(state !== 'idle');
+  if (state === 'idle') ui.level.value = 0;
+}
+
+function showLevel(rms) {
+  const db = 20 * Math.log10(Math.max(rms, 1e-6));
+  const level = Math.min(1, Math.max(0, (db + 60) / 60)); // -60 dBFS .. 0 dBFS
+  ui.level.value = Math.max(level, ui.level.value * 0.8); // falls back gently
+}
+
+function seconds(ms) {
+  return `${(ms / 1000).toFixed(2)} s`;
+}
+
+// latencyMs: how long after the speech ended (by the audio clock) its final arrived.
+function recordLatency(latencyMs) {
+  if (latencyMs === null) return;
+  latencies.push(latencyMs);
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)];
+  ui.latency.dataset.lastMs = Math.round(latencyMs);
+  ui.latency.dataset.medianMs = Math.round(median);
+  ui.latency.textContent = `${seconds(latencyMs)} last · ${seconds(median)} median of ${latencies.length}`;
+}
+
+function clearTranscript() {
+  transcript.clear();
+  latencies.length = 0;
+  ui.latency.textContent = '–';
+  delete ui.latency.dataset.lastMs;
+  delete ui.latency.dataset.medianMs;
+}
+
+// -- a stream's life: start -> connect -> received... -> stop -> closed --------
+function start() {
+  if (live) return;
+  messages.forget('refused', 'dropped', 'closed', 'microphone', 'options');
+  const session = { stopping: false, timer: null };
+  live = session;
+  setState('starting');
+  transcript.newSession();
+  session.stream = new CaptionStream(
+    settings.chosen(),
+    {
+      onOpen: () => live === session && !session.stopping && setState('live'),
+      onEvent: (event, latency) => live === session && received(event, latency),
+      onClose: (close) => closed(session, close),
+    },
+    TARGET_RATE,
+  );
+  session.mic = new Microphone({
+    onChunk: (chunk) => session.stream.sendAudio(chunk), // queued until the socket opens
+    onLevel: showLevel,
+    onEnded: () => {
+      messages.notify('error', 'microphone', 'The microphone stopped (disconnected?); what was said is being finalised.');
+      stop();
+    },
+  });
+  // Nothing before this call may await: the AudioContext must start inside the click.
+  session.mic.start().then(
+    () => connect(session),
+    (error) => {
+      live = null;
+      setState('idle');
+      messages.notify('error', 'microphone', `Microphone: ${error.message}`, { retry: true });
+    },
+  );
+}
+
+function connect(session) {
+  if (live !== session) return;
+  setState('connecting');
+  try {
+    session.stream.open();
+  } catch (error) {
+    live = null;
+    session.mic.stop();
+    setState('idle');
+    messages.notify('error', 'bad-key', `This API key cannot be sent by a browser (${error.message}).`);
+  }
+}
+
+function received(event, latency) {
+  switch (event.type) {
+    case 'session.created':
+      ui.session.textContent = `session ${event.session_id} · model ${event.session.model} · gateway ${event.version}`;
+      break;
+    case 'transcript.partial':
+      transcript.partial(event);
+      break;
+    case 'transcript.final':
+      transcript.final(event, latency);
+      recordLatency(latency);
+      break;
+    case 'error': {
+      const closing = event.fatal ? ' The stream is closing.' : '';
+      messages.notify('error', event.code, `Server error (${event.code}): ${event.message}${closing}`);
+      break;
+    }
+    case 'session.closed':
+      ui.session.textContent += ` · ${event.duration.toFixed(1)} s of audio, ${event.segments} segment(s)`;
+      break;
+    default: // speech.started and event types newer than this page: nothing to show
+  }
+}
+
+async function stop() {
+  const session = live;
+  if (!session || session.stopping) return;
+  session.stopping = true;
+  setState('finishing');
+  await session.mic.stop(); // hands over the last partial chunk
+  session.stream.end(); // the server finalises, sends session.closed, closes with 1000
+  session.timer = setTimeout(() => session.stream.close(), 30000);
+}
+
+async function closed(session, { code, reason, opened, closedCleanly }) {
+  clearTimeout(session.timer);
+  if (live === session) live = null;
+  await session.mic.stop();
+  setState('idle');
+  const why = reason ? `: ${reason}` : '';
+  if (!opened) {
+    if (!session.stopping) messages.notify('error', 'refused', await explainRefusal(), { retry: true });
+  } else if (code === 1000 && closedCleanly) {
+    if (!session.stopping) messages.notify('info', 'closed', 'The server ended the stream.');
+  } else if (code === 1001) {
+    messages.notify('error', 'dropped', 'The server is shutting down; what was said has been finalised.', { retry: true });
+  } else if (code === 1008) {
+    messages.notify('error', 'options', `The server refused the session options${why}.`);
+  } else {
+    messages.notify('error', 'dropped', `The connection dropped (code ${code}${why}).`, { retry: true });
+  }
+}
+
+// A browser sees a refused upgrade (401 or 503) only as a failed connection; the HTTP
+// API, which checks the same key, tells the two apart.
+async function explainRefusal() {
+  try {
+    await listModels();
+    return 'Connection refused: the API key is fine, so the server is probably at capacity; retry shortly.';
+  } catch (error) {
+    if (error.status === 401) {
+      settings.askForKey();
+      return apiKey.get()
+        ? 'Connection refused: the server did not accept the API key; check it.'
+        : 'Connection refused: this server needs an API key; enter it above.';
+    }
+    if (error.status === 0) return `Connection refused: ${error.message}.`;
+    return 'Connection refused: check the API key or the server is at capacity.';
+  }
+}
+
+ui.start.addEventListener('click', start);
+ui.stop.addEventListener('click', stop);
+ui.clear.addEventListener('click', clearTranscript);
+setState('idle');
+setUpUpload(() => settings.chosen());
+settings.load();

@@ -1,0 +1,36 @@
+// The message list under the live controls: one message per code, newest last.
+
+const KEEP = 5;
+
+export class Messages {
+  // onRetry() runs when a message's Retry button is pressed.
+  constructor(list, onRetry) {
+    this.list = list;
+    this.onRetry = onRetry;
+  }
+
+  // kind: "error" or "info"; a newer message with the same code replaces the older one.
+  notify(kind, code, text, { retry = false } = {}) {
+    this.forget(code);
+    const item = document.createElement('li');
+    item.dataset.kind = kind;
+    item.dataset.code = code;
+    item.textContent = text;
+    if (retry) {
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'retry';
+      button.textContent = 'Retry';
+      button.addEventListener('click', () => this.onRetry());
+      item.append(' ', button);
+    }
+    this.list.append(item);
+    while (this.list.children.length > KEEP) this.list.firstElementChild.remove();
+  }
+
+  forget(...codes) {
+    for (const item of [...this.list.children]) {
+      if (codes.includes(item.dataset.code)) item.remove();
+    }
+  }
+}
