@@ -5,6 +5,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
+# The AiBrary SDK pins openai<2, so its check (tests/test_aibrary.py) runs in a
+# virtualenv of its own; openai 1.109.1 is the newest 1.x.
+SDK_VENV    = .venv-aibrary
+SDK_STAMP   = $(SDK_VENV)/.installed
+AIBRARY_PINS = aibrary==0.0.3 openai==1.109.1
 
 .PHONY: install run test bench bench-batch clean
 
@@ -14,12 +19,17 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,bench]'
 	touch $(STAMP)
 
+$(SDK_STAMP): Makefile constraints-aibrary.txt
+	$(PYTHON) -m venv $(SDK_VENV)
+	$(SDK_VENV)/bin/python -m pip install --quiet -c constraints-aibrary.txt $(AIBRARY_PINS)
+	touch $(SDK_STAMP)
+
 install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/stt-gateway serve $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) $(SDK_STAMP)
 	$(BIN)/python -m pytest $(ARGS)
 
 bench: $(STAMP)
@@ -29,4 +39,4 @@ bench-batch: $(STAMP)
 	$(BIN)/python -m bench.batch $(ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(SDK_VENV) build *.egg-info .pytest_cache

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Literal
 
-from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi import FastAPI, File, Form, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import formats, metrics
 from .audio import AudioDecodeError, decode_file
@@ -54,6 +54,12 @@ class TranscriptionForm(BaseModel):
     )
 
 
+# Module level, not inside ``install_batch_routes``: with postponed annotations
+# FastAPI resolves these names in the module's globals.
+FormFields = Annotated[TranscriptionForm, Form()]
+AudioFile = Annotated[UploadFile, File(description="The audio file: any format FFmpeg decodes")]
+
+
 def _error(status: int, message: str, param: str | None = None, code: str | None = None, **extra) -> JSONResponse:
     metrics.batch_requests.labels(str(status)).inc()
     body = {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code, **extra}}
@@ -61,34 +67,56 @@ def _error(status: int, message: str, param: str | None = None, code: str | None
 
 
 class UploadLimit:
-    """413 before reading a body larger than the configured upload size."""
+    """413 for a body larger than the configured upload size.
+
+    A declared Content-Length over the limit is refused before the body is
+    read; a body without one (chunked) is counted as it arrives. FastAPI turns
+    any error raised while it parses a form into a 400 ("error parsing the
+    body"), so the refusal is made here, on the way out: once the limit is
+    crossed, whatever response the app starts is replaced by the 413.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int):
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and "/audio/" in scope["path"]:
-            length = dict(scope["headers"]).get(b"content-length")
-            if length is not None and length.isdigit() and int(length) > self.max_bytes:
-                await _too_large(self.max_bytes)(scope, receive, send)
-                return
-            receive = self._counting(receive)
-        await self.app(scope, receive, send)
-
-    def _counting(self, receive: Receive) -> Receive:
+        if not (scope["type"] == "http" and scope["method"] == "POST" and "/audio/" in scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await _too_large(self.max_bytes)(scope, receive, send)
+            return
         seen = 0
+        exceeded = refused = False
 
-        async def counted():  # bodies without Content-Length (chunked)
-            nonlocal seen
+        async def counted() -> Message:
+            nonlocal seen, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    exceeded = True
                     raise _TooLarge()
             return message
 
-        return counted
+        async def refuse() -> None:
+            nonlocal refused
+            if not refused:
+                refused = True
+                await _too_large(self.max_bytes)(scope, receive, send)
+
+        async def guarded(message: Message) -> None:
+            if not exceeded:
+                await send(message)
+            elif message["type"] == "http.response.start":
+                await refuse()  # the app's own answer to the aborted body is dropped
+
+        try:
+            await self.app(scope, counted, guarded)
+        except _TooLarge:
+            await refuse()
 
 
 class _TooLarge(Exception):
@@ -102,10 +130,6 @@ def _too_large(max_bytes: int) -> JSONResponse:
 def install_batch_routes(app: FastAPI, engine: Engine, registry: ModelRegistry, config: ServerConfig) -> None:
     max_bytes = int(config.max_upload_mb * 1_000_000)
     app.add_middleware(UploadLimit, max_bytes=max_bytes)
-
-    @app.exception_handler(_TooLarge)
-    async def too_large(request: Request, exc: _TooLarge):
-        return _too_large(max_bytes)
 
     async def run(form: TranscriptionForm, file: UploadFile, task: str) -> Response:
         try:
@@ -150,17 +174,14 @@ def install_batch_routes(app: FastAPI, engine: Engine, registry: ModelRegistry, 
             formats.to_verbose_json(result.text, result.task, result.language, result.duration, result.segments, words)
         )
 
-    form_type = Annotated[TranscriptionForm, Form()]
-    file_type = Annotated[UploadFile, File(description="The audio file: any format FFmpeg decodes")]
-
     for version in ("v0", "v1"):
 
         @app.post(f"/{version}/audio/transcriptions", tags=["audio"], summary="Transcribe audio")
-        async def transcriptions(form: form_type, file: file_type):
+        async def transcriptions(form: FormFields, file: AudioFile):
             return await run(form, file, "transcribe")
 
         @app.post(f"/{version}/audio/translations", tags=["audio"], summary="Translate audio to English text")
-        async def translations(form: form_type, file: file_type):
+        async def translations(form: FormFields, file: AudioFile):
             return await run(form, file, "translate")
 
         @app.get(f"/{version}/models", tags=["models"], summary="List models")

@@ -8,8 +8,8 @@ decodes in parallel) take the most urgent job first:
 2. partials of live streams; a stream has at most one pending partial, and a
    newer one replaces it (the older future is cancelled);
 3. batch chunks of uploaded files, which may occupy at most ``workers - 1``
-   workers when there is more than one, so a long upload never makes a live
-   final wait behind it.
+   workers while live streams are open, so a long upload never makes a live
+   final wait behind it (with no stream open, batch may use every worker).
 
 Everything here is thread-based and free of any event loop, so the CLI uses
 the same engine as the server; async adapters wrap the futures.
@@ -91,7 +91,7 @@ class Engine:
     def __init__(self, registry: ModelRegistry, workers: int | None = None, observer=None):
         self.registry = registry
         self.workers = workers or registry.settings.workers
-        self.max_batch_workers = max(1, self.workers - 1)
+        self.live_streams = 0  # set by the server; batch yields a worker to them
         self._observer = observer  # callable(kind, queued_s, decode_s, decoding)
         self._heap: list[_Entry] = []
         self._seq = itertools.count()
@@ -129,6 +129,10 @@ class Engine:
             self._cond.notify()
         return future
 
+    @property
+    def max_batch_workers(self) -> int:
+        return max(1, self.workers - 1) if self.live_streams else self.workers
+
     def decode(self, job: DecodeJob) -> Decoding:
         """Submit and wait (for callers that are threads themselves)."""
         return self.submit(job).result()
@@ -155,10 +159,7 @@ class Engine:
                     candidate = heapq.heappop(self._heap)
                     if candidate.future.cancelled():
                         continue
-                    if (
-                        candidate.priority == Priority.BATCH
-                        and self._busy_batch >= self.max_batch_workers
-                    ):
+                    if candidate.priority == Priority.BATCH and self._busy_batch >= self.max_batch_workers:
                         deferred.append(candidate)
                         continue
                     entry = candidate

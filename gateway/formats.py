@@ -18,10 +18,16 @@ def _clock(seconds: float, decimal: str) -> str:
 
 
 def _cues(segments: list[Segment]):
+    """Segments with text, as one cue line each: a blank line would end the cue early."""
     for segment in segments:
-        text = segment.text.strip()
+        text = " ".join(segment.text.split())
         if text:
             yield segment, text.replace("-->", "->")
+
+
+def _vtt_escape(text: str) -> str:
+    # In WebVTT cue text "<" opens a tag and "&" an entity.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def to_srt(segments: list[Segment]) -> str:
@@ -34,7 +40,7 @@ def to_srt(segments: list[Segment]) -> str:
 
 def to_vtt(segments: list[Segment]) -> str:
     blocks = [
-        f"{_clock(s.start, '.')} --> {_clock(max(s.end, s.start + 0.001), '.')}\n{text}\n"
+        f"{_clock(s.start, '.')} --> {_clock(max(s.end, s.start + 0.001), '.')}\n{_vtt_escape(text)}\n"
         for s, text in _cues(segments)
     ]
     return "WEBVTT\n\n" + "\n".join(blocks)

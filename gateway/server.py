@@ -172,7 +172,6 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engi
     app.state.engine = engine
     app.state.hub = hub
     app.state.keys = keys
-    app.add_middleware(AuthMiddleware, keys=keys, public_prefixes=("/demo/",))
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz():
@@ -220,12 +219,14 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engi
         await websocket.accept(subprotocol=chosen)
         runner = StreamRunner(websocket, session, engine, metrics)
         hub.runners.add(runner)
+        engine.live_streams = len(hub.runners)
         metrics.streams_active.inc()
         log.info("stream %s opened: %s", session.session_id, options.to_dict() | {"prompt": bool(options.prompt)})
         try:
             await runner.run()
         finally:
             hub.runners.discard(runner)
+            engine.live_streams = len(hub.runners)
             metrics.streams_active.dec()
             metrics.streams_total.labels("detached" if session.detached else "closed").inc()
             log.info("stream %s closed after %.1f s of audio", session.session_id, session.duration)
@@ -233,6 +234,9 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engi
     from .api import install_batch_routes
 
     install_batch_routes(app, engine, registry, config)
+    # Added last, so it runs first: a request without a key is refused
+    # before anything reads its body.
+    app.add_middleware(AuthMiddleware, keys=keys, public_prefixes=("/demo/",))
 
     if config.demo and DEMO_DIR.is_dir():
         from starlette.staticfiles import StaticFiles

@@ -80,8 +80,9 @@ def test_a_newer_partial_replaces_the_pending_one_of_its_stream():
     engine.close()
 
 
-def test_batch_never_takes_the_last_free_worker():
+def test_batch_never_takes_the_last_free_worker_while_streams_are_open():
     engine, decoder = scripted_engine(workers=2)
+    engine.live_streams = 1
     batch = [engine.submit(job(f"batch-{i}", Priority.BATCH)) for i in range(3)]
     decoder.started.wait(5)
     time.sleep(0.2)
@@ -126,3 +127,15 @@ def test_real_model_decode(engine):
     assert decoding.words and decoding.words[-1].end <= decoding.duration
     load = engine.load()
     assert load.workers == 2 and load.busy == 0
+
+
+def test_with_no_stream_open_batch_uses_every_worker():
+    engine, decoder = scripted_engine(workers=2)
+    batch = [engine.submit(job(f"batch-{i}", Priority.BATCH)) for i in range(3)]
+    decoder.started.wait(5)
+    time.sleep(0.2)
+    assert engine.load(max_age_s=0).busy == 2
+    decoder.gate.set()
+    for f in batch:
+        f.result(10)
+    engine.close()

@@ -1,0 +1,184 @@
+"""The file transcription plan without a model: chunking, skipped-speech repair, joining, both drivers."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Future
+
+import numpy as np
+import pytest
+
+from gateway.batch import (
+    BatchInputError,
+    BatchRequest,
+    FileTranscription,
+    SpeechRegion,
+    _subtract,
+    plan_chunks,
+    transcribe,
+    transcribe_async,
+)
+from gateway.decoder import DecodedSegment, DecodedWord, Decoding
+
+from .conftest import load_clip
+
+SR = 16000
+
+
+def s(seconds: float) -> int:
+    return int(round(seconds * SR))
+
+
+def decoding(words: list[tuple[str, float, float]], is_speech: bool = True, duration: float = 28.0) -> Decoding:
+    """A decoding of one segment per sentence-ending word, times from the piece's start."""
+    segments, current = [], []
+    for text, start, end in words:
+        current.append(DecodedWord(text, start, end, 0.9))
+        if text.endswith("."):
+            segments.append(current)
+            current = []
+    if current:
+        segments.append(current)
+    return Decoding(
+        segments=tuple(
+            DecodedSegment(ws[0].start, ws[-1].end, "".join(w.word for w in ws), (1,) * len(ws), tuple(ws)) for ws in segments
+        ),
+        language="en", language_probability=1.0, avg_logprob=-0.2, compression_ratio=1.3,
+        no_speech_prob=0.01, temperature=0.0, is_speech=is_speech, window="short", duration=duration,
+    )
+
+
+def plan_with_speech(seconds: float, voiced: list[tuple[float, float]]) -> FileTranscription:
+    """A plan over silence whose VAD regions are given (one chunk covering them)."""
+    plan = FileTranscription(np.zeros(s(seconds), np.float32), BatchRequest(word_timestamps=True))
+    plan.regions = [SpeechRegion((s(a) - s(0.3), s(b) + s(0.3)), (s(a), s(b))) for a, b in voiced]
+    plan.chunks = plan_chunks(plan.audio, regions=plan.regions)
+    plan._depth = {c: 0 for c in plan.chunks}
+    return plan
+
+
+def test_subtract():
+    assert _subtract([(0, 10), (20, 30)], [(2, 4), (8, 22), (25, 26)]) == [(0, 2), (4, 8), (22, 25), (26, 30)]
+    assert _subtract([(0, 10)], []) == [(0, 10)]
+    assert _subtract([(0, 10)], [(-5, 15)]) == []
+
+
+def test_chunks_join_speech_up_to_the_limit_and_skip_long_silences():
+    audio = np.zeros(s(100), np.float32)
+    regions = [SpeechRegion((s(a), s(b)), (s(a), s(b))) for a, b in [(1, 10), (11, 20), (21, 27), (28, 31), (40, 45), (46, 70)]]
+    chunks = plan_chunks(audio, regions=regions)
+    seconds = [(a / SR, b / SR) for a, b in chunks]
+    # Pauses under 2 s join speech up to 28 s, with 0.2 s of padding; longer silences are skipped.
+    assert seconds == [(0.8, 27.2), (27.8, 31.2), (39.8, 45.2), (45.8, 70.2)]
+    assert plan_chunks(np.zeros(s(60), np.float32), regions=[]) == [(0, s(28)), (s(28), s(56)), (s(56), s(60))]
+
+
+def test_empty_audio_is_refused():
+    with pytest.raises(BatchInputError):
+        FileTranscription(np.zeros(0, np.float32), BatchRequest())
+
+
+def test_voice_without_words_is_decoded_again_between_the_words_found():
+    plan = plan_with_speech(30, [(1.0, 9.0), (10.0, 20.0)])
+    (chunk,) = plan.chunks
+    offset = chunk[0] / SR
+    # Words for 4..9 and 10..14 s only: 1..4 (head) and 14..20 (tail) were left out.
+    found = [(" w", t - offset, t + 0.4 - offset) for t in np.arange(4.0, 9.0, 0.5)]
+    found += [(" x.", t - offset, t + 0.4 - offset) for t in np.arange(10.0, 14.0, 0.5)]
+    again = plan.settle(chunk, decoding(found))
+    # Between the found words: 0.3 s of slack around each, 0.2 s of padding, never over a found word.
+    assert [(round(a / SR, 2), round(b / SR, 2)) for a, b in again] == [(0.8, 3.9), (14.0, 20.2)]
+    # A piece decoded again that leaves out speech in turn is retried, up to max_retries levels.
+    tail = again[1]
+    deeper = plan.settle(tail, decoding([(" y.", 0.1, 1.0)]))
+    assert deeper and plan.settle(deeper[0], decoding([(" z.", 0.1, 0.5)])) == []
+
+
+def test_no_retry_for_short_gaps_non_speech_or_the_whole_piece():
+    plan = plan_with_speech(30, [(1.0, 9.0)])
+    (chunk,) = plan.chunks
+    offset = chunk[0] / SR
+    words = [(" w", t - offset, t + 0.3 - offset) for t in np.arange(1.0, 9.0, 0.5) if not 4.0 <= t < 4.6]
+    assert plan.missed(chunk, decoding(words)) == []  # a 0.6 s gap is not worth a decode
+    assert plan.missed(chunk, decoding([], is_speech=False)) == []
+    assert plan.missed(chunk, decoding([])) == []  # no word at all: the same audio would get the same answer
+
+
+class ScriptedEngine:
+    """Stands in for ``Engine``: answers each job by the file time it starts at."""
+
+    class Registry:
+        def resolve(self, name):
+            return name or "tiny.en"
+
+        def is_multilingual(self, model_id):
+            return model_id != "tiny.en"
+
+    def __init__(self, answers):
+        self.answers = answers  # callable(start_s, end_s, language) -> Decoding
+        self.registry = self.Registry()
+        self.jobs: list[tuple[float, float, str | None]] = []
+        self.audio: np.ndarray | None = None
+
+    def submit(self, job) -> Future:
+        start = self._locate(job.audio)
+        span = (round(start / SR, 2), round((start + len(job.audio)) / SR, 2), job.options.language)
+        self.jobs.append(span)
+        future: Future = Future()
+        future.set_result(self.answers(*span))
+        return future
+
+    def decode(self, job) -> Decoding:
+        return self.submit(job).result()
+
+    def _locate(self, piece: np.ndarray) -> int:
+        # Pieces are views of the file's samples: their offset is where they start.
+        return (piece.__array_interface__["data"][0] - self.audio.__array_interface__["data"][0]) // piece.itemsize
+
+
+def two_clips_with_a_pause() -> tuple[np.ndarray, float]:
+    first, second = load_clip("ds-arctic-a0024"), load_clip("wlk-libri-7902-96591-0000")
+    gap = np.zeros(s(3.0), np.float32)
+    return np.concatenate([first, gap, second]), (len(first) + len(gap)) / SR
+
+
+@pytest.mark.parametrize("driver", ["blocking", "async"])
+def test_drivers_repair_a_dropped_tail_and_join_in_file_time(driver):
+    audio, second_at = two_clips_with_a_pause()
+
+    def answers(start, end, language):
+        if start == 0.0:  # the first chunk: Whisper leaves its last 2 s out
+            return decoding([(" early", 0.5, 1.0), (" words.", 1.0, 1.5)])
+        if start < second_at - 1:  # that tail, decoded again
+            return decoding([(" late", 0.1, 1.2), (" words.", 1.2, 2.4)])
+        return decoding([(" second", 0.4, 1.0), (" clip.", 1.0, 2.0)])
+
+    engine = ScriptedEngine(answers)
+    engine.audio = audio
+    request = BatchRequest(model="tiny.en", word_timestamps=True)
+    result = transcribe(engine, audio, request) if driver == "blocking" else asyncio.run(transcribe_async(engine, audio, request))
+
+    assert result.text == "early words. late words. second clip."
+    assert result.language == "en" and abs(result.duration - len(audio) / SR) < 1e-9
+    # English-only model: the language is known, every chunk is queued at once, then the repair.
+    assert [j[2] for j in engine.jobs] == ["en"] * len(engine.jobs) and len(engine.jobs) == 3
+    starts = [seg.start for seg in result.segments]
+    assert starts == sorted(starts) and result.segments[-1].start > second_at
+    assert [seg.id for seg in result.segments] == [0, 1, 2]
+    for seg in result.segments:
+        assert seg.words and seg.words[0].start == seg.start and seg.words[-1].end == seg.end
+
+
+def test_language_detected_on_the_first_chunk_then_kept():
+    audio, second_at = two_clips_with_a_pause()
+
+    def answers(start, end, language):
+        words = [(" hallo.", t, t + 0.5) for t in np.arange(0.0, end - start, 0.5)]
+        d = decoding(words)
+        return Decoding(**{**d.__dict__, "language": language or "de"})
+
+    engine = ScriptedEngine(answers)
+    engine.audio = audio
+    result = transcribe(engine, audio, BatchRequest(model="base"))
+    assert [j[2] for j in engine.jobs] == [None, "de"]
+    assert result.language == "de" and all(not seg.words for seg in result.segments)  # words only when asked
