@@ -59,11 +59,14 @@ class ServerProcess:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "serve", "--model", model, "--port", str(self.port),
-             "--demo", "false", "--log-level", "warning", *extra],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        self.log = RESULTS / f"server-{model}.log"
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gateway", "serve", "--model", model, "--port", str(self.port),
+                 "--demo", "false", "--log-level", "warning", *extra],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
         import httpx
 
         deadline = time.monotonic() + 120
@@ -74,7 +77,7 @@ class ServerProcess:
             except httpx.TransportError:
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"gateway did not start: {self.proc.stderr.read()}")
+                raise RuntimeError(f"gateway did not start: {self.log.read_text()}")
             time.sleep(0.2)
 
     @property
@@ -100,12 +103,14 @@ class StreamRun:
     result: StreamResult
 
 
-async def run_streams(url: str, playlists: list[Playlist], stagger_s: float = 1.0, seed: int = 0) -> list[StreamRun]:
+async def run_streams(
+    url: str, playlists: list[Playlist], options: dict, stagger_s: float = 1.0, seed: int = 0
+) -> list[StreamRun]:
     rng = random.Random(seed)
 
     async def one(p: Playlist) -> StreamRun:
         await asyncio.sleep(rng.uniform(0, stagger_s))
-        result = await stream_audio(stream_url(url), p.samples, speed=1.0, chunk_ms=100, trailing_silence_s=1.0)
+        result = await stream_audio(stream_url(url, **options), p.samples, speed=1.0, chunk_ms=100, trailing_silence_s=1.0)
         return StreamRun(p, result)
 
     return await asyncio.gather(*(one(p) for p in playlists))
@@ -152,9 +157,9 @@ def measure(runs: list[StreamRun]) -> dict:
     }
 
 
-def phase(server: ServerProcess, playlists: list[Playlist]) -> dict:
+def phase(server: ServerProcess, playlists: list[Playlist], options: dict) -> dict:
     cpu = server.cpu_seconds()
-    runs = asyncio.run(run_streams(server.url, playlists))
+    runs = asyncio.run(run_streams(server.url, playlists, options))
     stats = measure(runs)
     stats["cpu_s_per_audio_s"] = round((server.cpu_seconds() - cpu) / stats["audio_s"], 4)
     return stats
@@ -200,15 +205,15 @@ def bench_model(model: str, clips: list[Clip], args) -> dict:
                     chosen.append(clip)
                     total += clip.duration + 1.5
             print(f"[{model}] single stream, {total:.0f} s of audio", flush=True)
-            report["single"] = phase(server, [playlist(chosen)])
+            report["single"] = phase(server, [playlist(chosen)], args.options)
         if "accuracy" in args.phases:
             print(f"[{model}] accuracy: corpus over {args.accuracy_streams} real-time streams", flush=True)
-            report["accuracy"] = phase(server, [playlist(part) for part in split_evenly(clips, args.accuracy_streams)])
+            report["accuracy"] = phase(server, [playlist(part) for part in split_evenly(clips, args.accuracy_streams)], args.options)
         if "capacity" in args.phases:
             steps, best, failures = [], 0, 0
             for n in args.capacity_steps:
                 print(f"[{model}] capacity: {n} streams", flush=True)
-                stats = phase(server, capacity_playlists(clips, n, args.step_seconds, rotation=n))
+                stats = phase(server, capacity_playlists(clips, n, args.step_seconds, rotation=n), args.options)
                 ok = (stats["final_latency_p95"] or 0) <= LATENCY_BOUND_S and stats["streams_behind"] == 0
                 stats["within_bound"] = ok
                 steps.append(stats)
@@ -276,9 +281,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--capacity-steps", type=int, nargs="+", default=[1, 2, 4, 6, 8, 10, 12, 14, 16, 20])
     parser.add_argument("--step-seconds", type=float, default=40.0, help="audio per stream in a capacity step")
     parser.add_argument("--server-arg", action="append", default=[], help="extra `stt-gateway serve` argument (repeatable)")
+    parser.add_argument("--stream-option", action="append", default=[], metavar="KEY=VALUE", help="session option for every stream (repeatable)")
     parser.add_argument("--out", type=Path, default=RESULTS / "streaming.json")
     parser.add_argument("--plot", type=Path, default=RESULTS / "streaming.png")
     args = parser.parse_args(argv)
+    args.options = dict(option.split("=", 1) for option in args.stream_option)
 
     clips = load_corpus(args.audio_dir)
     print(f"{len(clips)} clips, {sum(c.duration for c in clips):.0f} s of speech with references", flush=True)
@@ -288,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "server_args": args.server_arg,
+        "stream_options": args.options,
         "clips": [c.id for c in clips],
         "reports": reports,
     }

@@ -122,13 +122,12 @@ class _Attempt:
             and self.avg_logprob < o.silence_log_prob_threshold
         )
 
-    def looks_wrong(self, o: DecodeOptions) -> bool:
-        return (
-            self.truncated
-            or self.looping
-            or self.compression_ratio > o.compression_ratio_threshold
-            or self.avg_logprob < o.log_prob_threshold
-        )
+    def looks_wrong(self, o: DecodeOptions, duration: float) -> bool:
+        # A word or two ("Um.", "Word.") has a low average log-probability by
+        # nature; sampling at higher temperatures does not help them and cost
+        # live finals over a second, so below 2 s only a broken decode counts.
+        unsure = self.avg_logprob < o.log_prob_threshold and duration >= 2.0
+        return self.truncated or self.looping or self.compression_ratio > o.compression_ratio_threshold or unsure
 
 
 # What Whisper says over noise, breathing or silence (tiny.en and base on
@@ -226,7 +225,7 @@ class WhisperDecoder:
                 encoded[window], tokenizer, options, temperature, window, duration
             )
             attempts.append(attempt)
-            if attempt.is_silence(options) or not attempt.looks_wrong(options):
+            if attempt.is_silence(options) or not attempt.looks_wrong(options, duration):
                 chosen = attempt
                 break
         if chosen is None:
@@ -234,7 +233,7 @@ class WhisperDecoder:
             chosen = max(sane or attempts, key=lambda a: a.avg_logprob)
 
         tokenizer = self._tokenizer(language, options.task)
-        if not options.fallback and chosen.looks_wrong(options) and not chosen.is_silence(options):
+        if not options.fallback and chosen.looks_wrong(options, duration) and not chosen.is_silence(options):
             text = " ".join(trim_repetition(tokenizer.decode(chosen.tokens).split()))
             chosen.tokens = tokenizer.encode(" " + text) if text else []
         segments = self._segments(chosen, tokenizer, options, content_frames, duration)
@@ -245,7 +244,7 @@ class WhisperDecoder:
             chosen.is_silence(options)
             or not any(c.isalnum() for c in text)
             or (chosen.no_speech_prob > HALLUCINATION_NO_SPEECH and is_stock_phrase(text))
-            or (chosen.no_speech_prob > options.no_speech_threshold and chosen.looks_wrong(options))
+            or (chosen.no_speech_prob > options.no_speech_threshold and chosen.looks_wrong(options, duration))
         )
         return Decoding(
             segments=self.to_segments(segments),

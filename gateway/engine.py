@@ -5,11 +5,17 @@ never run the model themselves. Worker threads (as many as CTranslate2 runs
 decodes in parallel) take the most urgent job first:
 
 1. finals of live streams, oldest first: captions must stay real time;
-2. partials of live streams; a stream has at most one pending partial, and a
+2. speculative finals (started when a pause began, before the endpoint
+   confirms it); ``promote`` makes one a final when the endpoint comes;
+3. partials of live streams; a stream has at most one pending partial, and a
    newer one replaces it (the older future is cancelled);
-3. batch chunks of uploaded files, which may occupy at most ``workers - 1``
-   workers while live streams are open, so a long upload never makes a live
-   final wait behind it (with no stream open, batch may use every worker).
+4. batch chunks of uploaded files.
+
+Decodes cannot be interrupted, so while live streams are open, partials and
+batch together may occupy at most ``workers - 1`` workers: a final never
+waits behind them, and under load partials stretch instead (measured: with
+partials free to take every worker, 4 tiny.en streams already had a final
+latency p95 of 1.7 s). With no stream open, batch may use every worker.
 
 Everything here is thread-based and free of any event loop, so the CLI uses
 the same engine as the server; async adapters wrap the futures.
@@ -37,8 +43,14 @@ log = logging.getLogger(__name__)
 
 class Priority(IntEnum):
     FINAL = 0
-    PARTIAL = 1
-    BATCH = 2
+    SPECULATIVE = 1  # a final started before its endpoint; promoted when confirmed
+    PARTIAL = 2
+    BATCH = 3
+
+    @property
+    def background(self) -> bool:
+        """Work that must leave a worker free for finals."""
+        return self >= Priority.PARTIAL
 
 
 @dataclass
@@ -57,6 +69,7 @@ class _Entry:
     job: DecodeJob = field(compare=False)
     future: Future = field(compare=False)
     submitted: float = field(compare=False, default=0.0)
+    promoted: bool = field(compare=False, default=False)  # re-queued higher up
 
 
 @dataclass(frozen=True)
@@ -69,8 +82,8 @@ class EngineLoad:
     pending_partials: int
     pending_batch: int
     utilisation: float  # share of worker time spent decoding, recent window
-    final_utilisation: float  # share of worker time spent on live finals
-    final_wait_p95: float  # seconds finals waited in the queue, recent window
+    final_utilisation: float  # share spent on finals, speculative ones included
+    final_wait_p95: float  # seconds confirmed finals waited in the queue
 
     @property
     def pressure(self) -> float:
@@ -80,7 +93,7 @@ class EngineLoad:
         load), so the measure is the finals' share of the workers and how
         long finals have been waiting, not plain utilisation.
         """
-        return min(1.0, max(self.final_utilisation / 0.6, self.final_wait_p95 / 0.5))
+        return min(1.0, max(self.final_utilisation / 0.8, self.final_wait_p95 / 0.4))
 
 
 class EngineClosed(RuntimeError):
@@ -99,7 +112,7 @@ class Engine:
         self._cond = threading.Condition()
         self._closed = False
         self._busy = 0
-        self._busy_batch = 0
+        self._busy_background = 0  # partials and batch running
         self._decoders: dict[str, WhisperDecoder] = {}
         self._decoders_lock = threading.Lock()
         # (finished, decode seconds, queued seconds, priority) of recent jobs
@@ -130,8 +143,30 @@ class Engine:
         return future
 
     @property
-    def max_batch_workers(self) -> int:
+    def max_background_workers(self) -> int:
+        """Workers partials and batch may hold: one stays free for finals."""
         return max(1, self.workers - 1) if self.live_streams else self.workers
+
+    def _background_may_start(self) -> bool:
+        """Partials and batch take idle time only: while live streams are
+        open, not beside a running final, whose decode would share the CPU
+        with them (measured at 8 tiny.en streams on 2 cores: partials held
+        half the decode time and finals took 0.46 s instead of 0.38 s)."""
+        if self._busy_background >= self.max_background_workers:
+            return False
+        return not (self.live_streams and self._busy > self._busy_background)
+
+    def promote(self, future: Future, priority: Priority = Priority.FINAL) -> None:
+        """Move a job still waiting in the queue up to ``priority``."""
+        with self._cond:
+            for entry in self._heap:
+                if entry.future is future and entry.priority > priority and not entry.promoted:
+                    entry.promoted = True  # the old place in the heap is skipped
+                    heapq.heappush(
+                        self._heap, _Entry(int(priority), next(self._seq), entry.job, future, entry.submitted)
+                    )
+                    self._cond.notify()
+                    return
 
     def decode(self, job: DecodeJob) -> Decoding:
         """Submit and wait (for callers that are threads themselves)."""
@@ -153,27 +188,26 @@ class Engine:
         """Pop the most urgent runnable job; None when closed and drained."""
         with self._cond:
             while True:
-                deferred: list[_Entry] = []
                 entry = None
                 while self._heap:
-                    candidate = heapq.heappop(self._heap)
-                    if candidate.future.cancelled():
+                    head = self._heap[0]
+                    if head.future.cancelled() or head.promoted:
+                        heapq.heappop(self._heap)
                         continue
-                    if candidate.priority == Priority.BATCH and self._busy_batch >= self.max_batch_workers:
-                        deferred.append(candidate)
-                        continue
-                    entry = candidate
+                    # Finals sort first, so a blocked head means only
+                    # background work is left, and all of it must wait.
+                    if Priority(head.priority).background and not self._background_may_start():
+                        break
+                    entry = heapq.heappop(self._heap)
                     break
-                for d in deferred:
-                    heapq.heappush(self._heap, d)
                 if entry is not None:
                     if self._pending_partial.get(entry.job.stream) is entry:
                         del self._pending_partial[entry.job.stream]
                     if not entry.future.set_running_or_notify_cancel():
                         continue
                     self._busy += 1
-                    if entry.priority == Priority.BATCH:
-                        self._busy_batch += 1
+                    if Priority(entry.priority).background:
+                        self._busy_background += 1
                     return entry
                 if self._closed and not self._heap:
                     return None
@@ -199,8 +233,8 @@ class Engine:
                 )
             with self._cond:
                 self._busy -= 1
-                if entry.priority == Priority.BATCH:
-                    self._busy_batch -= 1
+                if Priority(entry.priority).background:
+                    self._busy_background -= 1
                 self._history.append((finished, finished - started, started - entry.submitted, entry.priority))
                 self._cond.notify_all()
             if self._observer is not None:
@@ -219,17 +253,17 @@ class Engine:
 
     def _measure(self, now: float, window_s: float) -> EngineLoad:
         with self._cond:
-            live = [e for e in self._heap if not e.future.cancelled()]
+            live = [e for e in self._heap if not (e.future.cancelled() or e.promoted)]
             recent = [h for h in self._history if now - h[0] <= window_s]
             busy = self._busy
         busy_time = sum(min(h[1], window_s) for h in recent)
-        final_time = sum(min(h[1], window_s) for h in recent if h[3] == Priority.FINAL)
+        final_time = sum(min(h[1], window_s) for h in recent if not Priority(h[3]).background)
         waits = sorted(h[2] for h in recent if h[3] == Priority.FINAL)
         p95 = waits[int(0.95 * (len(waits) - 1))] if waits else 0.0
         return EngineLoad(
             workers=self.workers,
             busy=busy,
-            pending_finals=sum(e.priority == Priority.FINAL for e in live),
+            pending_finals=sum(not Priority(e.priority).background for e in live),
             pending_partials=sum(e.priority == Priority.PARTIAL for e in live),
             pending_batch=sum(e.priority == Priority.BATCH for e in live),
             utilisation=min(1.0, busy_time / (window_s * self.workers)),

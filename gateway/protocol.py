@@ -253,9 +253,17 @@ class TranscriptFinal(Event):
     type: ClassVar[str] = "transcript.final"
     segment: Segment
     language: str | None
+    end_reason: str = "endpoint"  # "endpoint", "max_length" (a forced cut) or "flush" (flush, end, close)
+    ended_at: float = 0.0  # stream time at which the utterance was closed
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "segment": self.segment.to_dict(), "language": self.language}
+        return {
+            "type": self.type,
+            "segment": self.segment.to_dict(),
+            "language": self.language,
+            "end_reason": self.end_reason,
+            "ended_at": _t(self.ended_at),
+        }
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ the decodes it asked for (``decoded``), then drains three outboxes:
 
 - ``take_events()``: protocol events for the client, in order;
 - ``take_requests()``: decode work for the engine (``DecodeRequest``);
-- ``take_cancellations()``: ids of requests whose result is no longer wanted.
+- ``take_cancellations()``: ids of requests whose result is no longer wanted;
+- ``take_promotions()``: ids of speculative finals that became finals.
 
 The clock is the sample count of the stream at 16 kHz: every time on the
 wire comes from it, never from the wall clock.
@@ -17,9 +18,10 @@ Life of an utterance: the VAD declares speech (``speech.started``); every
 with the stable prefix forced, and each result yields a
 ``transcript.partial`` whose ``stable_text`` is the longest word prefix two
 consecutive hypotheses agree on (LocalAgreement-2, as in whisper_streaming).
-When the trailing silence reaches ``speculate_after_ms`` a final decode
-starts speculatively; if speech resumes it is cancelled, otherwise it is the
-final when the endpoint comes ``endpoint_ms`` after the speech. Finals are
+When the trailing silence reaches ``speculate_after_ms`` (longer when the
+last partial did not end a sentence) a final decode starts speculatively; if
+speech resumes it is cancelled, otherwise it is the final when the endpoint
+comes ``endpoint_ms`` after the speech. Finals are
 emitted in segment order, exactly once per utterance, and their text becomes
 the prompt (context) of the next utterance.
 """
@@ -27,6 +29,7 @@ the prompt (context) of the next utterance.
 from __future__ import annotations
 
 import enum
+import logging
 import uuid
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -61,6 +64,9 @@ from .protocol import (
 )
 
 
+log = logging.getLogger(__name__)
+
+
 class SessionState(enum.Enum):
     OPEN = "open"  # taking audio
     CLOSING = "closing"  # no more audio; finals still to come
@@ -74,14 +80,21 @@ class StreamSettings:
     partial_interval_ms: int = 400
     first_partial_ms: int = 500  # utterance audio (pre-roll included) before the first partial
     speculative_final: bool = True
-    speculate_after_ms: int = 200
+    # A final starts speculatively after this much trailing silence when the
+    # last partial ends a sentence (". ? !"), else after the longer wait: at
+    # 8 tiny.en streams a flat 200 ms wasted about one speculation per final.
+    speculate_after_ms: int = 150
+    speculate_mid_sentence_ms: int = 300
     partial_beam_size: int = 1
     final_beam_size: int = 5
+    # Whisper's fallback ladder, shortened: each step is a full decode, and a
+    # live final that went through all six took over a second.
+    final_temperatures: tuple[float, ...] = (0.0, 0.4, 0.8)
     context_words: int = 60  # previous finals passed as prompt
     max_pending_finals: int = 2  # backpressure: stop reading audio beyond this
     pre_roll_ms: int = 300
-    # Engine pressure (see EngineLoad.pressure) above which a stream stops
-    # speculating and asks for partials half as often, so finals keep up.
+    # Engine pressure (see EngineLoad.pressure) above which a stream asks for
+    # partials three times less often, so that finals keep the CPU.
     relief_pressure: float = 0.8
 
 
@@ -107,6 +120,7 @@ class _Utterance:
     segment_id: int
     start: int
     end: int | None = None  # set at the endpoint (or cut, or flush)
+    end_reason: str = ""
     language: str | None = None
     hypothesis: list[str] = field(default_factory=list)
     stable: list[str] = field(default_factory=list)
@@ -115,6 +129,7 @@ class _Utterance:
     partials_sent: int = 0
     final_request: DecodeRequest | None = None
     speculation_silence_start: int | None = None  # set while the final is speculative
+    verify_tail: bool = False  # the endpoint came after loud non-speech: check the speculation
     decoding: Decoding | None = None
     failed: str | None = None
 
@@ -183,6 +198,7 @@ class StreamSession:
         self._events: list[Event] = []
         self._requests: list[DecodeRequest] = []
         self._cancellations: list[int] = []
+        self._promotions: list[int] = []
         self._request_ids = iter(range(1, 1 << 62))
         self._utterances: deque[_Utterance] = deque()  # not yet finalised, in order
         self._next_segment_id = 0
@@ -322,6 +338,11 @@ class StreamSession:
         ids, self._cancellations = self._cancellations, []
         return ids
 
+    def take_promotions(self) -> list[int]:
+        """Speculative finals the endpoint confirmed: they are finals now."""
+        ids, self._promotions = self._promotions, []
+        return ids
+
     @property
     def pending_finals(self) -> int:
         """Utterances that ended but whose final is not sent yet."""
@@ -356,9 +377,14 @@ class StreamSession:
                 u = self._open_utterance()
                 if u is None:
                     continue
-                u.end = event.end
-                if u.final_request is not None and not self._speculation_holds(u):
-                    self._cancel_final(u)
+                u.end, u.end_reason = event.end, event.reason
+                if u.final_request is not None:
+                    if u.final_request.audio_end > u.end:
+                        self._cancel_final(u)  # a speculation ran past a max-length cut
+                    else:
+                        u.verify_tail = not self._tail_is_quiet(u)
+                        if u.decoding is None:
+                            self._promotions.append(u.final_request.id)  # it is a final now
                 u.speculation_silence_start = None  # the endpoint confirms it
 
     def _open_utterance(self) -> _Utterance | None:
@@ -394,33 +420,51 @@ class StreamSession:
         # Speculate: the speech may have ended; the endpoint will tell.
         return (
             self.settings.speculative_final
-            and not self._relieve
             and self.state is SessionState.OPEN
-            and self._segmenter.trailing_silence_ms >= self.settings.speculate_after_ms
+            and self._segmenter.trailing_silence_ms >= self._speculation_wait(u)
         )
 
-    def _speculation_holds(self, u: _Utterance) -> bool:
-        """Whether the final decoded so far covers the utterance that ended.
+    def _speculation_wait(self, u: _Utterance) -> int:
+        s = self.settings
+        ends_sentence = bool(u.hypothesis) and u.hypothesis[-1].endswith((".", "?", "!", "。", "？", "！"))
+        wait = s.speculate_after_ms if ends_sentence else s.speculate_mid_sentence_ms
+        # Long utterances end at a shorter pause (see SegmenterConfig).
+        return min(wait, max(s.speculate_after_ms, self._segmenter.endpoint_ms - 100))
 
-        Not if it ran past a max-length cut; nor if the audio after it, which
-        the VAD called non-speech, is loud enough to hold quiet words
-        (within 20 dB of the utterance's speech level): Whisper would hear
-        them, so the final is decoded again on the whole utterance.
+    def _tail_is_quiet(self, u: _Utterance) -> bool:
+        """Whether the audio after a speculation, which the VAD called
+        non-speech, is quiet (20 dB under the utterance's speech level).
+
+        If not, it may hold words the VAD missed but Whisper would hear, or
+        only a breath: ``_speculation_missed_words`` decides once the
+        speculative decode is in.
         """
-        decoded_end = u.final_request.audio_end
-        if decoded_end > u.end:
-            return False
-        tail = self._audio.slice(decoded_end, u.end)
+        tail = self._audio.slice(u.final_request.audio_end, u.end)
         if tail.size < 480:
             return True
-        speech = self._audio.slice(u.start, decoded_end)
+        speech = self._audio.slice(u.start, u.final_request.audio_end)
         level = np.percentile(_frame_rms(speech), 90) if speech.size >= 480 else 0.0
         return float(_frame_rms(tail).max()) < 0.1 * level
+
+    @staticmethod
+    def _speculation_missed_words(u: _Utterance) -> bool:
+        """A speculative final whose last word runs into the end of its audio
+        was cut mid-speech: the words went on past it.
+
+        Breaths after a sentence are loud but hold no words; measured at 8
+        tiny.en streams, re-decoding on loudness alone redid one final in
+        four.
+        """
+        d = u.decoding
+        if d is None or not d.is_speech or not d.words:
+            return False
+        return d.words[-1].end >= d.duration - 0.15
 
     def _check_speculation(self, u: _Utterance) -> None:
         if u.speculation_silence_start is None:
             return
         if self._silence_start() != u.speculation_silence_start:
+            log.debug("segment %d: speculation void, speech resumed", u.segment_id)
             self._cancel_final(u)  # speech resumed: the speculation is void
 
     def _silence_start(self) -> int | None:
@@ -443,7 +487,7 @@ class StreamSession:
             return  # nothing new is being said
         if now - u.start < s.first_partial_ms * SAMPLE_RATE // 1000:
             return
-        interval = s.partial_interval_ms * (2 if self._relieve else 1)
+        interval = s.partial_interval_ms * (3 if self._relieve else 1)
         if u.partials_sent and now - u.partial_requested_at < interval * SAMPLE_RATE // 1000:
             return
         options = DecodeOptions(
@@ -491,10 +535,13 @@ class StreamSession:
             prompt=self._context(),
             prefix=u.stable_text or None,
             beam_size=self.settings.final_beam_size,
+            temperatures=self.settings.final_temperatures,
             word_timestamps=True,
         )
-        u.final_request = self._request("final", u, end, options, Priority.FINAL)
-        if u.end is None:
+        speculative = u.end is None
+        priority = Priority.SPECULATIVE if speculative else Priority.FINAL
+        u.final_request = self._request("final", u, end, options, priority)
+        if speculative:
             u.speculation_silence_start = self._silence_start()
 
     def _emit_ready_finals(self) -> None:
@@ -502,6 +549,12 @@ class StreamSession:
             u = self._utterances[0]
             if u.end is None or (u.decoding is None and u.failed is None):
                 break
+            if u.verify_tail:
+                u.verify_tail = False
+                if self._speculation_missed_words(u):
+                    log.debug("segment %d: speculation cut words short, decoding again", u.segment_id)
+                    self._cancel_final(u)
+                    break
             self._utterances.popleft()
             self._events.append(self._final_event(u))
         if self.state is SessionState.CLOSING and not self._utterances:
@@ -519,7 +572,7 @@ class StreamSession:
                 compression_ratio=d.compression_ratio if d else 0.0, no_speech_prob=d.no_speech_prob if d else 1.0,
             )
             self._finals.append("")
-            return TranscriptFinal(segment, d.language if d else self._language)
+            return TranscriptFinal(segment, d.language if d else self._language, u.end_reason, end)
         words = stream_words(d.words, start, start, end)
         text = d.text
         if words:
@@ -531,7 +584,7 @@ class StreamSession:
         )
         self._finals.append(text)
         self._language = d.language
-        return TranscriptFinal(segment, d.language)
+        return TranscriptFinal(segment, d.language, u.end_reason, u.end / SAMPLE_RATE)
 
     # -- helpers ----------------------------------------------------------
     def _context(self) -> str | None:

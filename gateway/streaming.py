@@ -123,12 +123,17 @@ class StreamRunner:
         """Act on everything the session has put in its outboxes."""
         session = self.session
         session.set_pressure(self.engine.load().pressure)
+        # Submit first: a request may be cancelled or promoted by the same input.
+        for request in session.take_requests():
+            self._submit(request)
         for request_id in session.take_cancellations():
             future = self._futures.get(request_id)
             if future is not None:
                 future.cancel()
-        for request in session.take_requests():
-            self._submit(request)
+        for request_id in session.take_promotions():
+            future = self._futures.get(request_id)
+            if future is not None:
+                self.engine.promote(future)
         events = session.take_events()
         if events:
             async with self._send_lock:

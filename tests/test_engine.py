@@ -24,9 +24,9 @@ class RecordingDecoder:
         self.started = threading.Event()
 
     def decode(self, audio, options):
+        self.order.append(options.prompt)  # in the order work started
         self.started.set()
         self.gate.wait(10)
-        self.order.append(options.prompt)
         return options.prompt
 
 
@@ -51,7 +51,7 @@ def job(label: str, priority: Priority, stream: str | None = None) -> DecodeJob:
 
 def test_finals_first_then_partials_then_batch():
     engine, decoder = scripted_engine()
-    engine.submit(job("blocker", Priority.BATCH))
+    engine.submit(job("blocker", Priority.FINAL))
     decoder.started.wait(5)
     futures = [
         engine.submit(job("batch", Priority.BATCH)),
@@ -77,6 +77,25 @@ def test_a_newer_partial_replaces_the_pending_one_of_its_stream():
     decoder.gate.set()
     assert new.result(10) == "new" and other.result(10) == "other-stream"
     assert "old" not in decoder.order
+    engine.close()
+
+
+def test_partials_and_batch_never_take_the_last_free_worker_while_streams_are_open():
+    engine, decoder = scripted_engine(workers=2)
+    engine.live_streams = 3
+    background = [engine.submit(job(f"partial-{i}", Priority.PARTIAL, f"s{i}")) for i in range(3)]
+    background.append(engine.submit(job("batch", Priority.BATCH)))
+    decoder.started.wait(5)
+    time.sleep(0.2)
+    assert engine.load(max_age_s=0).busy == 1
+    final = engine.submit(job("final", Priority.FINAL))
+    time.sleep(0.2)
+    assert engine.load(max_age_s=0).busy == 2  # the final started at once
+    decoder.gate.set()
+    final.result(10)
+    for f in background:
+        f.result(10)
+    assert decoder.order[:2] == ["partial-0", "final"]
     engine.close()
 
 
@@ -138,4 +157,21 @@ def test_with_no_stream_open_batch_uses_every_worker():
     decoder.gate.set()
     for f in batch:
         f.result(10)
+    engine.close()
+
+
+def test_a_promoted_speculation_overtakes_everything_but_finals():
+    engine, decoder = scripted_engine()
+    engine.submit(job("blocker", Priority.FINAL))
+    decoder.started.wait(5)
+    partial = engine.submit(job("partial", Priority.PARTIAL, "s1"))
+    speculation = engine.submit(job("speculation", Priority.SPECULATIVE, "s2"))
+    other = engine.submit(job("other-speculation", Priority.SPECULATIVE, "s3"))
+    final = engine.submit(job("final", Priority.FINAL, "s4"))
+    engine.promote(other)
+    assert engine.load(max_age_s=0).pending_finals == 3
+    decoder.gate.set()
+    for f in (partial, speculation, other, final):
+        f.result(10)
+    assert decoder.order == ["blocker", "final", "other-speculation", "speculation", "partial"]
     engine.close()

@@ -19,10 +19,10 @@ class LoadedEngine:
 def test_admission_follows_the_finals_load():
     calm = StreamHub(LoadedEngine(0.2, 0.05), runners={"a", "b"})
     assert calm.refusal() is None
-    busy = StreamHub(LoadedEngine(0.65, 0.1), runners={"a", "b"})
+    busy = StreamHub(LoadedEngine(0.85, 0.1), runners={"a", "b"})
     reason, retry = busy.refusal()
     assert "capacity" in reason and retry > 0
-    waiting = StreamHub(LoadedEngine(0.1, 0.6), runners={"a"})
+    waiting = StreamHub(LoadedEngine(0.1, 0.45), runners={"a"})
     assert waiting.refusal() is not None
     assert StreamHub(LoadedEngine(0.9, 0.9), admission=False, runners={"a"}).refusal() is None
     # The first stream is always let in: there is nobody to make late.

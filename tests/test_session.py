@@ -7,6 +7,7 @@ cancellation and exactly-once finalisation checkable exactly.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -139,6 +140,7 @@ def test_speculation_that_holds_becomes_the_final_without_a_new_decode(chunk):
     answer_all(session, lambda r: "partial words")
     feed(session, silence(0.3), chunk=chunk)
     [speculative] = [r for r in session.take_requests() if r.kind == "final"]
+    assert speculative.job.priority.name == "SPECULATIVE"
     session.decoded(speculative.id, decoding("the final words", len(speculative.job.audio) / SR))
     assert not [e for e in session.take_events() if e.type == "transcript.final"]  # not yet: no endpoint
     feed(session, silence(0.5), chunk=chunk)
@@ -290,7 +292,7 @@ def test_times_are_sample_counts_at_any_rate_and_encoding(rate, encoding):
     assert abs(events[-1].duration - len(audio) / SR) < 0.01
 
 
-def test_under_pressure_the_session_stops_speculating_and_spaces_partials():
+def test_under_pressure_the_session_spaces_its_partials():
     def partial_ends(pressure: float) -> tuple[list[int], int]:
         session = make_session(endpoint_ms=900)
         session.set_pressure(pressure)
@@ -304,34 +306,61 @@ def test_under_pressure_the_session_stops_speculating_and_spaces_partials():
                     session.decoded(r.id, decoding("if the reader", 1.0))
                 else:
                     finals += 1
-        feed(session, silence(0.6), chunk=480)  # a pause longer than speculate_after_ms
+        feed(session, silence(0.6), chunk=480)  # a pause longer than the speculation wait
         finals += sum(r.kind == "final" for r in session.take_requests())
         return ends, finals
 
     relaxed, speculated = partial_ends(0.0)
-    pressed, not_speculated = partial_ends(0.95)
-    assert speculated >= 1 and not_speculated == 0
+    pressed, still_speculated = partial_ends(0.95)
+    # Speculative finals queue behind confirmed ones, so they stay on.
+    assert speculated >= 1 and still_speculated >= 1
     gaps = lambda ends: [b - a for a, b in zip(ends[1:], ends[2:])]
-    assert min(gaps(relaxed)) >= 400 * SR // 1000 and min(gaps(pressed)) >= 800 * SR // 1000
+    assert min(gaps(relaxed)) >= 400 * SR // 1000 and min(gaps(pressed)) >= 1200 * SR // 1000
     assert len(pressed) < len(relaxed)
 
-
-def test_a_speculation_is_redone_when_words_the_vad_missed_follow_it():
-    session = make_session(endpoint_ms=600)
+def _speculate_then_loud_tail(session):
     speech = load_clip("ds-arctic-a0024")
     a, b = speech_bounds_samples(speech)
     feed(session, speech[a:b], chunk=480)
     answer_all(session, lambda r: "it was my reports")
-    feed(session, silence(0.3), chunk=480)
+    feed(session, silence(0.35), chunk=480)
     [speculative] = [r for r in session.take_requests() if r.kind == "final"]
-    # Quiet trailing words (-10 dB) that this VAD fails to call speech; the
-    # classifier is stubbed so the test does not depend on webrtcvad's mood.
+    # Loud sound (-10 dB) that this VAD calls non-speech; the classifier is
+    # stubbed so the test does not depend on webrtcvad's mood.
     session._segmenter._classifier.is_speech = lambda frame: False
-    quiet = speech[a : a + SR // 2] * 0.3
-    feed(session, np.concatenate([quiet, silence(0.6)]), chunk=480)
+    feed(session, np.concatenate([speech[a : a + SR // 2] * 0.3, silence(0.6)]), chunk=480)
+    assert session.take_cancellations() == []
+    assert session.take_promotions() == [speculative.id]
+    return speculative
+
+
+def test_a_speculation_whose_words_run_into_its_end_is_decoded_again():
+    session = make_session(endpoint_ms=600)
+    speculative = _speculate_then_loud_tail(session)
+    duration = len(speculative.job.audio) / SR
+    cut_short = decoding("it was my reports from the", duration)
+    words = cut_short.segments[0].words
+    last = words[-1]
+    running = words[:-1] + (DecodedWord(last.word, last.start, duration - 0.05, 0.5),)
+    segment = cut_short.segments[0]
+    cut_short = dataclasses.replace(cut_short, segments=(dataclasses.replace(segment, words=running),))
+    session.decoded(speculative.id, cut_short)
     assert session.take_cancellations() == [speculative.id]
     [redo] = [r for r in session.take_requests() if r.kind == "final"]
-    assert redo.audio_end > speculative.audio_end  # up to the endpoint, quiet words included
+    assert redo.audio_end > speculative.audio_end and redo.job.priority.name == "FINAL"
+    assert not [e for e in session.take_events() if e.type == "transcript.final"]
+    session.decoded(redo.id, decoding("it was my reports from the north", len(redo.job.audio) / SR))
+    [final] = [e for e in session.take_events() if e.type == "transcript.final"]
+    assert final.segment.text.strip() == "it was my reports from the north"
+
+
+def test_a_speculation_followed_by_a_breath_stands():
+    session = make_session(endpoint_ms=600)
+    speculative = _speculate_then_loud_tail(session)
+    session.decoded(speculative.id, decoding("it was my reports", len(speculative.job.audio) / SR))
+    assert session.take_cancellations() == [] and not session.take_requests()
+    [final] = [e for e in session.take_events() if e.type == "transcript.final"]
+    assert final.segment.text.strip() == "it was my reports"
 
 
 def test_a_speculation_stands_when_only_quiet_noise_follows_it():
@@ -346,3 +375,19 @@ def test_a_speculation_stands_when_only_quiet_noise_follows_it():
     feed(session, hiss, chunk=480)
     assert session.take_cancellations() == []
     assert not [r for r in session.take_requests() if r.kind == "final"]
+
+
+def test_a_speculation_still_running_at_the_endpoint_is_promoted():
+    session = make_session(endpoint_ms=600)
+    speech = load_clip("ds-arctic-a0024")
+    a, b = speech_bounds_samples(speech)
+    feed(session, speech[a:b], chunk=480)
+    answer_all(session, lambda r: "partial words")
+    feed(session, silence(0.3), chunk=480)
+    [speculative] = [r for r in session.take_requests() if r.kind == "final"]
+    assert session.take_promotions() == []
+    feed(session, silence(0.5), chunk=480)  # the endpoint, the result not in yet
+    assert session.take_promotions() == [speculative.id]
+    assert not session.take_requests()
+    session.decoded(speculative.id, decoding("the final words", 1.0))
+    assert [e.segment.text.strip() for e in session.take_events() if e.type == "transcript.final"] == ["the final words"]

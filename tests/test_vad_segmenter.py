@@ -810,3 +810,33 @@ def test_config_is_kept_and_frozen() -> None:
     assert Segmenter(config).config is config
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.endpoint_ms = 700  # type: ignore[misc]
+
+
+def test_a_long_utterance_ends_at_a_shorter_pause() -> None:
+    gap = np.zeros(SR * 350 // 1000, np.int16)  # between long_endpoint_ms and endpoint_ms
+    parts = [trimmed_speech("ds-arctic-a0024"), gap, trimmed_speech("leopard-en"), gap, trimmed_speech("fw-stereo-left")]
+    samples = np.concatenate(parts)
+    first_gap = len(parts[0])
+    second_gap = first_gap + len(gap) + len(parts[2])
+    config = SegmenterConfig(long_utterance_s=8.0, long_endpoint_ms=250)
+    segmenter = Segmenter(config)
+    events = segmenter.feed(samples) + segmenter.flush()
+    ends = [e for e in events if isinstance(e, SpeechEnd)]
+    # The pause after 4 s of speech is too short to end it; the same pause
+    # after 9 s is enough.
+    assert len(ends) == 2 and ends[0].reason == "endpoint"
+    assert second_gap < ends[0].end <= second_gap + len(gap)
+    assert not any(first_gap < e.end <= first_gap + len(gap) for e in ends)
+    # Without the rule the pauses do not split anything.
+    plain = Segmenter(dataclasses.replace(config, long_utterance_s=3600.0))
+    assert len([e for e in plain.feed(samples) + plain.flush() if isinstance(e, SpeechEnd)]) == 1
+
+
+def test_endpoint_ms_reports_the_pause_that_would_end_the_utterance_now() -> None:
+    segmenter = Segmenter(SegmenterConfig(endpoint_ms=510, long_utterance_s=2.0, long_endpoint_ms=240))
+    assert segmenter.endpoint_ms == 510
+    speech = trimmed_speech("ds-arctic-a0024")
+    segmenter.feed(speech[: SR])
+    assert segmenter.in_speech and segmenter.endpoint_ms == 510
+    segmenter.feed(speech[SR : 3 * SR])
+    assert segmenter.endpoint_ms == 240

@@ -12,7 +12,8 @@ silent -> in speech
     ``pre_roll_ms`` before the first voiced frame of that window, so that
     the soft start of a word webrtcvad missed is kept.
 in speech -> silent
-    After ``endpoint_ms`` of consecutive non-speech: ``SpeechEnd`` with
+    After ``endpoint_ms`` of consecutive non-speech (``long_endpoint_ms``
+    once the utterance is ``long_utterance_s`` long): ``SpeechEnd`` with
     reason "endpoint".
 in speech -> in speech
     When the utterance reaches ``max_segment_s``: ``SpeechEnd`` with reason
@@ -60,6 +61,12 @@ class SegmenterConfig:
     onset_speech_ms: int = 150
     pre_roll_ms: int = 300  # audio kept before the first voiced frame of the onset
     endpoint_ms: int = 500  # trailing non-speech that ends an utterance
+    # Past long_utterance_s, a pause of long_endpoint_ms (if shorter) ends the
+    # utterance: long read speech is split at its commas instead of running
+    # to max_segment_s, where a forced cut and a long final decode made
+    # captions up to 2 s late (8 tiny.en streams, the shared clips).
+    long_utterance_s: float = 8.0
+    long_endpoint_ms: int = 250
     max_segment_s: float = 15.0  # an utterance reaching this length is cut
     # The cut goes at the quietest frame this long before the limit (at most
     # half the limit).
@@ -80,6 +87,8 @@ class SegmenterConfig:
         )
         _require_range("pre_roll_ms", self.pre_roll_ms, 0, 10_000)
         _require_range("endpoint_ms", self.endpoint_ms, self.frame_ms, 60_000, low_is="frame_ms")
+        _require_range("long_utterance_s", self.long_utterance_s, 0.0, 3600.0)
+        _require_range("long_endpoint_ms", self.long_endpoint_ms, self.frame_ms, 60_000, low_is="frame_ms")
         _require_range("max_segment_s", self.max_segment_s, 1.0, 3600.0)
         # At least two frames, so that a frame end other than the newest
         # frame's lies in the search range. Longer than half the limit is
@@ -208,6 +217,8 @@ class Segmenter:
         self._window_frames = math.ceil(config.onset_window_ms / config.frame_ms)
         self._onset_frames = math.ceil(config.onset_speech_ms / config.frame_ms)
         self._endpoint_frames = math.ceil(config.endpoint_ms / config.frame_ms)
+        self._long_endpoint_frames = min(self._endpoint_frames, math.ceil(config.long_endpoint_ms / config.frame_ms))
+        self._long_samples = round(config.long_utterance_s * config.sample_rate)
         self._pre_roll = config.pre_roll_ms * samples_per_ms
         self._max_samples = round(config.max_segment_s * config.sample_rate)
         # At most half the limit: what follows a cut is then shorter than the
@@ -252,6 +263,16 @@ class Segmenter:
         """End of the last voiced frame of the utterance in progress (where
         its trailing silence began), or None when silent."""
         return None if self._utterance is None else self._utterance.speech_end
+
+    @property
+    def endpoint_ms(self) -> int:
+        """The trailing non-speech that would end the utterance in progress now."""
+        frames = self._endpoint_frames if self._utterance is None else self._endpoint_frames_for(self._utterance)
+        return frames * self._config.frame_ms
+
+    def _endpoint_frames_for(self, utterance: _Utterance) -> int:
+        long = self._frames_judged * self._frame_samples - utterance.start >= self._long_samples
+        return self._long_endpoint_frames if long else self._endpoint_frames
 
     @property
     def utterance_start(self) -> int | None:
@@ -325,7 +346,7 @@ class Segmenter:
 
     def _follow(self, utterance: _Utterance, frame: FrameStats, events: list[SegmentEvent]) -> None:
         utterance.add(frame)
-        if utterance.trailing_unvoiced >= self._endpoint_frames:
+        if utterance.trailing_unvoiced >= self._endpoint_frames_for(utterance):
             events.append(SpeechEnd(end=frame.end, speech_end=utterance.speech_end, reason="endpoint"))
             self._floor = frame.end
             self._utterance = None
