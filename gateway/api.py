@@ -11,7 +11,7 @@ import asyncio
 from typing import Annotated, Literal
 
 from fastapi import FastAPI, File, Form, UploadFile
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -162,17 +162,7 @@ def install_batch_routes(app: FastAPI, engine: Engine, registry: ModelRegistry, 
             return _error(503, str(exc), "model", "model_unavailable")
         metrics.batch_requests.labels("200").inc()
         fmt = form.response_format
-        if fmt == "json":
-            return JSONResponse({"text": result.text})
-        if fmt == "text":
-            return PlainTextResponse(result.text + "\n")
-        if fmt == "srt":
-            return PlainTextResponse(formats.to_srt(result.segments), media_type="application/x-subrip")
-        if fmt == "vtt":
-            return PlainTextResponse(formats.to_vtt(result.segments), media_type="text/vtt")
-        return JSONResponse(
-            formats.to_verbose_json(result.text, result.task, result.language, result.duration, result.segments, words)
-        )
+        return Response(formats.render(result, fmt, words), media_type=formats.MEDIA_TYPES[fmt])
 
     for version in ("v0", "v1"):
 

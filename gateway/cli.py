@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 
@@ -61,16 +60,24 @@ class LiveCaptions:
         self.out.flush()
 
 
+def _read_audio(path: str):
+    """The file as 16 kHz samples, or None after saying why not."""
+    from .audio import AudioDecodeError, decode_file
+
+    try:
+        return decode_file(path)
+    except (AudioDecodeError, OSError) as exc:
+        print(f"stt-gateway: cannot read {path}: {exc}", file=sys.stderr)
+        return None
+
+
 def cmd_stream(args: argparse.Namespace) -> int:
     import websockets
 
-    from .audio import AudioDecodeError, decode_file
     from .client import stream_audio, stream_url
 
-    try:
-        samples = decode_file(args.file)
-    except (AudioDecodeError, OSError) as exc:
-        print(f"stt-gateway: cannot read {args.file}: {exc}", file=sys.stderr)
+    samples = _read_audio(args.file)
+    if samples is None:
         return 2
     url = stream_url(
         args.url, model=args.model, language=args.language, task=args.task,
@@ -91,15 +98,12 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from . import formats
-    from .audio import AudioDecodeError, decode_file
     from .batch import BatchInputError, BatchRequest, transcribe
     from .engine import Engine
     from .models import LoadSettings, ModelError, ModelRegistry
 
-    try:
-        samples = decode_file(args.file)
-    except (AudioDecodeError, OSError) as exc:
-        print(f"stt-gateway: cannot read {args.file}: {exc}", file=sys.stderr)
+    samples = _read_audio(args.file)
+    if samples is None:
         return 2
     try:
         registry = ModelRegistry(args.model, LoadSettings(cpu_threads=args.cpu_threads, workers=args.workers))
@@ -113,17 +117,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         print(f"stt-gateway: {exc}", file=sys.stderr)
         return 2
     engine.close()
-    if args.format == "text":
-        print(result.text)
-    elif args.format == "json":
-        print(json.dumps({"text": result.text}, ensure_ascii=False))
-    elif args.format == "srt":
-        print(formats.to_srt(result.segments))
-    elif args.format == "vtt":
-        print(formats.to_vtt(result.segments))
-    else:
-        body = formats.to_verbose_json(result.text, result.task, result.language, result.duration, result.segments, words)
-        print(json.dumps(body, ensure_ascii=False, indent=2))
+    print(formats.render(result, args.format, words, indent=2).rstrip("\n"))
     return 0
 
 

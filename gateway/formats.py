@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import TYPE_CHECKING, Any
 
 from .protocol import Segment
 
+if TYPE_CHECKING:
+    from .batch import Transcription
+
 RESPONSE_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
+MEDIA_TYPES = {
+    "json": "application/json",
+    "verbose_json": "application/json",
+    "text": "text/plain; charset=utf-8",
+    "srt": "application/x-subrip",
+    "vtt": "text/vtt",
+}
+
+
+def render(result: Transcription, fmt: str, words: bool, indent: int | None = None) -> str:
+    """The body of a ``response_format`` (see MEDIA_TYPES for its type)."""
+    if fmt == "json":
+        return json.dumps({"text": result.text}, ensure_ascii=False, indent=indent)
+    if fmt == "text":
+        return result.text + "\n"
+    if fmt == "srt":
+        return to_srt(result.segments)
+    if fmt == "vtt":
+        return to_vtt(result.segments)
+    body = to_verbose_json(result.text, result.task, result.language, result.duration, result.segments, words)
+    return json.dumps(body, ensure_ascii=False, indent=indent)
 
 
 def _clock(seconds: float, decimal: str) -> str:

@@ -198,7 +198,12 @@ class Event:
     type: ClassVar[str] = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, **asdict(self)}
+        """The wire form: ``type`` first, times rounded to milliseconds."""
+        out: dict[str, Any] = {"type": self.type}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = _t(value) if isinstance(value, float) else value
+        return out
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False)
@@ -224,9 +229,6 @@ class SpeechStarted(Event):
     segment_id: int
     start: float
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "segment_id": self.segment_id, "start": _t(self.start)}
-
 
 @dataclass(frozen=True)
 class TranscriptPartial(Event):
@@ -236,16 +238,6 @@ class TranscriptPartial(Event):
     end: float
     text: str
     stable_text: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": self.type,
-            "segment_id": self.segment_id,
-            "start": _t(self.start),
-            "end": _t(self.end),
-            "text": self.text,
-            "stable_text": self.stable_text,
-        }
 
 
 @dataclass(frozen=True)
@@ -257,13 +249,7 @@ class TranscriptFinal(Event):
     ended_at: float = 0.0  # stream time at which the utterance was closed
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": self.type,
-            "segment": self.segment.to_dict(),
-            "language": self.language,
-            "end_reason": self.end_reason,
-            "ended_at": _t(self.ended_at),
-        }
+        return super().to_dict() | {"segment": self.segment.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -281,11 +267,6 @@ class SessionClosed(Event):
     text: str
     segments: int
     language: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        out = super().to_dict()
-        out["duration"] = _t(self.duration)
-        return out
 
 
 # -- client messages --------------------------------------------------------
