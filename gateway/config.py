@@ -29,7 +29,7 @@ class ServerConfig:
         metadata={"help": "more models to load at start-up (comma-separated); others load on first use"},
     )
     workers: int = field(default=2, metadata={"help": "decodes run in parallel (CTranslate2 inter_threads)"})
-    cpu_threads: int = field(default=1, metadata={"help": "threads per decode (CTranslate2 intra_threads)"})
+    cpu_threads: int = field(default=2, metadata={"help": "threads per decode (CTranslate2 intra_threads)"})
     compute_type: str = field(default="int8", metadata={"help": "CTranslate2 compute type (int8, int8_float32, float32, ...)"})
     device: str = field(default="cpu", metadata={"help": "cpu, cuda or auto"})
     vad_aggressiveness: int = field(default=2, metadata={"help": "default webrtcvad mode, 0 (least) to 3 (most aggressive)"})

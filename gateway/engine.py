@@ -84,6 +84,7 @@ class EngineLoad:
     utilisation: float  # share of worker time spent decoding, recent window
     final_utilisation: float  # share spent on finals, speculative ones included
     final_wait_p95: float  # seconds confirmed finals waited in the queue
+    final_decode_s: float = 0.0  # median time a final (or speculative) decode took
 
     @property
     def pressure(self) -> float:
@@ -259,6 +260,7 @@ class Engine:
         busy_time = sum(min(h[1], window_s) for h in recent)
         final_time = sum(min(h[1], window_s) for h in recent if not Priority(h[3]).background)
         waits = sorted(h[2] for h in recent if h[3] == Priority.FINAL)
+        decodes = sorted(h[1] for h in self._history if not Priority(h[3]).background)[-64:]
         p95 = waits[int(0.95 * (len(waits) - 1))] if waits else 0.0
         return EngineLoad(
             workers=self.workers,
@@ -269,6 +271,7 @@ class Engine:
             utilisation=min(1.0, busy_time / (window_s * self.workers)),
             final_utilisation=min(1.0, final_time / (window_s * self.workers)),
             final_wait_p95=p95,
+            final_decode_s=decodes[len(decodes) // 2] if decodes else 0.0,
         )
 
     def close(self, wait: bool = True) -> None:

@@ -85,6 +85,7 @@ class StreamSettings:
     # 8 tiny.en streams a flat 200 ms wasted about one speculation per final.
     speculate_after_ms: int = 150
     speculate_mid_sentence_ms: int = 300
+    speculate_earliest_ms: int = 60
     partial_beam_size: int = 1
     final_beam_size: int = 5
     # Whisper's fallback ladder, shortened: each step is a full decode, and a
@@ -206,6 +207,7 @@ class StreamSession:
         self._language: str | None = None
         self._audio_received = False
         self._relieve = False  # the engine is under pressure
+        self._final_decode_ms = 0
         self._input_samples = 0  # at the client's sample rate
         self._configure(options)
         self._events.append(SessionCreated(self.session_id, self.options.to_dict(), __version__))
@@ -296,9 +298,11 @@ class StreamSession:
             self._events.append(ErrorEvent("server_shutdown", message, fatal=True))
             self.end()
 
-    def set_pressure(self, pressure: float) -> None:
-        """The engine's load (0..1), as the transport last saw it."""
+    def set_load(self, pressure: float, final_decode_s: float = 0.0) -> None:
+        """The engine's state, as the transport last saw it: its pressure
+        (0..1) and how long a final decode takes these days."""
         self._relieve = pressure >= self.settings.relief_pressure
+        self._final_decode_ms = int(final_decode_s * 1000)
 
     def connection_lost(self) -> None:
         """The client went away without ``end``: finalise what was received."""
@@ -425,11 +429,21 @@ class StreamSession:
         )
 
     def _speculation_wait(self, u: _Utterance) -> int:
+        """Trailing silence after which the final starts speculatively."""
         s = self.settings
         ends_sentence = bool(u.hypothesis) and u.hypothesis[-1].endswith((".", "?", "!", "。", "？", "！"))
         wait = s.speculate_after_ms if ends_sentence else s.speculate_mid_sentence_ms
         # Long utterances end at a shorter pause (see SegmenterConfig).
-        return min(wait, max(s.speculate_after_ms, self._segmenter.endpoint_ms - 100))
+        wait = min(wait, max(s.speculate_after_ms, self._segmenter.endpoint_ms - 100))
+        if self._relieve or not ends_sentence:
+            return wait
+        # With CPU to spare, start early enough for the decode to be done at
+        # the endpoint: a slow model (base: 0.45 s and more) starts at once.
+        # Only after a finished sentence: mid-sentence pauses are where speech
+        # resumes, and speculating into every one of them cost base a third of
+        # its capacity (a "speculation storm").
+        in_time = self._segmenter.endpoint_ms - self._final_decode_ms - 50
+        return max(s.speculate_earliest_ms, min(wait, in_time))
 
     def _tail_is_quiet(self, u: _Utterance) -> bool:
         """Whether the audio after a speculation, which the VAD called

@@ -122,7 +122,8 @@ class StreamRunner:
     async def _pump(self) -> None:
         """Act on everything the session has put in its outboxes."""
         session = self.session
-        session.set_pressure(self.engine.load().pressure)
+        load = self.engine.load()
+        session.set_load(load.pressure, load.final_decode_s)
         # Submit first: a request may be cancelled or promoted by the same input.
         for request in session.take_requests():
             self._submit(request)

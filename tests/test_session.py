@@ -295,7 +295,7 @@ def test_times_are_sample_counts_at_any_rate_and_encoding(rate, encoding):
 def test_under_pressure_the_session_spaces_its_partials():
     def partial_ends(pressure: float) -> tuple[list[int], int]:
         session = make_session(endpoint_ms=900)
-        session.set_pressure(pressure)
+        session.set_load(pressure)
         speech = load_clip("lhotse-libri-2412-153948-0000")[: 6 * SR]
         ends, finals = [], 0
         for i in range(0, len(speech), 480):
