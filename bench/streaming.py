@@ -9,7 +9,9 @@ real-time pace by asyncio clients in this process:
 
 - single: one stream; time to first partial after speech onset (onset from
   the clip's frame energy), partial updates per second while speaking, final
-  latency (arrival of the final minus the stream time its words end);
+  latency (arrival of the final minus the stream time its last word ends, as
+  a client computes it from the protocol; and minus where the sound stopped,
+  from the clip's frame energy, a measure independent of the model);
 - accuracy: the whole corpus at real time (split over a few streams), WER of
   the finals next to offline ``WhisperModel.transcribe`` (beam 5, same model,
   same normalisation) on the same clips;
@@ -116,8 +118,24 @@ async def run_streams(
     return await asyncio.gather(*(one(p) for p in playlists))
 
 
+def sound_end(p: Playlist, start: float, stop: float) -> float | None:
+    """Where the sound stopped in [start, stop] (stream time): the end of the
+    last 10 ms frame within 25 dB of its clip's loudest frame and 10 dB above
+    its noise floor. A measure of "where the speech ended" that does not come
+    from the model under test."""
+    for clip, offset in zip(p.clips, p.offsets):
+        if offset <= start < offset + clip.duration + 1.5:
+            frames = clip.samples[: len(clip.samples) // 160 * 160].reshape(-1, 160).astype(np.float64)
+            level = 10 * np.log10((frames**2).mean(axis=1) + 1e-12)
+            threshold = max(level.max() - 25, np.percentile(level, 10) + 10)
+            lo, hi = max(0, int((start - offset) * 100)), min(len(level), int((stop - offset) * 100))
+            loud = np.flatnonzero(level[lo:hi] > threshold)
+            return offset + (lo + loud[-1] + 1) / 100 if loud.size else None
+    return None
+
+
 def measure(runs: list[StreamRun]) -> dict:
-    final_latency, first_partial, partial_rates, behind = [], [], [], 0
+    final_latency, sound_latency, first_partial, partial_rates, behind = [], [], [], [], 0
     errors = words = 0
     for run in runs:
         r = run.result
@@ -126,6 +144,9 @@ def measure(runs: list[StreamRun]) -> dict:
             seg = f["segment"]
             if seg["text"].strip():
                 latencies.append(r.arrival_of(f) - seg["end"])
+                ended = sound_end(run.playlist, seg["start"], f.get("ended_at", seg["end"]))
+                if ended is not None:
+                    sound_latency.append(r.arrival_of(f) - ended)
         final_latency += latencies
         if not r.closed or (latencies and max(latencies) > BEHIND_S):
             behind += 1
@@ -149,6 +170,8 @@ def measure(runs: list[StreamRun]) -> dict:
         "final_latency_p50": percentile(final_latency, 50),
         "final_latency_p95": percentile(final_latency, 95),
         "final_latency_max": max(final_latency) if final_latency else None,
+        "final_after_sound_p50": percentile(sound_latency, 50),
+        "final_after_sound_p95": percentile(sound_latency, 95),
         "first_partial_p50": percentile(first_partial, 50),
         "first_partial_p95": percentile(first_partial, 95),
         "partials_per_s_mean": statistics.fmean(partial_rates) if partial_rates else None,
@@ -259,13 +282,14 @@ def table(reports: list[dict]) -> str:
     def f(v, unit=""):
         return "-" if v is None else (f"{v:.2f}{unit}" if isinstance(v, float) else f"{v}{unit}")
 
-    rows = ["| model | first partial p50 | partials/s | final latency p50 / p95 | max real-time streams | streamed WER | offline WER | CPU s per audio s (1 stream) |", "|---|---|---|---|---|---|---|---|"]
+    rows = ["| model | first partial p50 | partials/s | final after last word p50 / p95 | final after sound ends p50 / p95 | max real-time streams | streamed WER | offline WER | CPU s per audio s (1 stream) |", "|---|---|---|---|---|---|---|---|---|"]
     for r in reports:
         s, a, o = r.get("single", {}), r.get("accuracy", {}), r.get("offline", {})
         cap = r.get("capacity", {})
         rows.append(
             f"| {r['model']} | {f(s.get('first_partial_p50'), ' s')} | {f(s.get('partials_per_s_mean'))} | "
-            f"{f(s.get('final_latency_p50'), ' s')} / {f(s.get('final_latency_p95'), ' s')} | {cap.get('max_realtime_streams', '-')} | "
+            f"{f(s.get('final_latency_p50'), ' s')} / {f(s.get('final_latency_p95'), ' s')} | "
+            f"{f(s.get('final_after_sound_p50'), ' s')} / {f(s.get('final_after_sound_p95'), ' s')} | {cap.get('max_realtime_streams', '-')} | "
             f"{f(a.get('wer') and 100 * a['wer'], ' %')} | {f(o.get('wer') and 100 * o['wer'], ' %')} | {f(s.get('cpu_s_per_audio_s'))} |"
         )
     return "\n".join(rows)
