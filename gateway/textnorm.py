@@ -38,9 +38,12 @@ def normalize(text: str) -> str:
     text = re.sub(r"(?<!\w)'|'(?!\w)", " ", text)
     words = [_SPELLINGS.get(w, w) for w in text.split()]
     words = [_CONTRACTIONS.get(w, w.replace("n't", " not")) for w in words]
-    # Whisper writes "1, 2, 3" where references say "one two three": spell
-    # both sides as digits, one word at a time.
+    # Whisper writes "1, 2, 3" or "0001" where references say "one two three"
+    # or "zero zero zero one": spell both sides as digits, one word at a time,
+    # then one digit per word, so that "0001" and "zero zero zero one" agree
+    # and a wrong digit in a long number costs one error, not the number.
     words = [_NUMBERS.get(w, w) for w in " ".join(words).split()]
+    words = [d for w in words for d in (list(w) if w.isdigit() else [w])]
     return " ".join(words)
 
 
