@@ -137,7 +137,7 @@ def test_speculation_that_holds_becomes_the_final_without_a_new_decode(chunk):
     speech = load_clip("ds-arctic-a0024")
     a, b = speech_bounds_samples(speech)
     feed(session, speech[a:b], chunk=chunk)
-    answer_all(session, lambda r: "partial words")
+    answer_all(session, lambda r: "the final")
     feed(session, silence(0.3), chunk=chunk)
     [speculative] = [r for r in session.take_requests() if r.kind == "final"]
     assert speculative.job.priority.name == "SPECULATIVE"
@@ -157,28 +157,63 @@ def speech_bounds_samples(samples: np.ndarray) -> tuple[int, int]:
     return int(start * SR), int(end * SR)
 
 
-def test_stable_prefix_is_forced_on_later_decodes_and_never_shrinks():
-    session = make_session()
+def _partials_then_end(session, hypotheses):
+    """Feed 7 s of speech, answering partials in turn; returns the partial
+    requests' prefixes and the stable texts shown."""
     speech = load_clip("lhotse-libri-2412-153948-0000")
-    hypotheses = iter(["if the", "if the reader will", "if the reader will excuse", "if a reader"])
-    partial_prefixes = []
-    stables = []
+    answers = iter(hypotheses)
+    prefixes, stables = [], []
     for i in range(0, 7 * SR, 1600):
         feed(session, speech[i : i + 1600])
         for r in session.take_requests():
             if r.kind == "partial":
-                partial_prefixes.append(r.job.options.prefix)
-                session.decoded(r.id, decoding(next(hypotheses, "if the reader will excuse me"), 1.0))
+                prefixes.append(r.job.options.prefix)
+                session.decoded(r.id, decoding(next(answers, hypotheses[-1]), (i + 1600) / SR))
         stables += [e.stable_text for e in session.take_events() if e.type == "transcript.partial"]
-    assert stables[:3] == ["", "if the", "if the reader will"]
+    session.end()
+    return prefixes, stables
+
+
+def test_stable_text_needs_agreement_over_two_seconds_and_never_shrinks():
+    session = make_session()
+    lag_partials = session.settings.stable_lag_ms // session.settings.partial_interval_ms
+    # The first guess is revised before two seconds pass: never stable.
+    hypotheses = ["if a reader"] * 2 + ["if the reader will"] * (lag_partials + 2) + ["if the reader will excuse me"]
+    prefixes, stables = _partials_then_end(session, hypotheses)
+    assert not any(s.startswith("if a") for s in stables)
+    assert "if the reader will" in stables
+    first_stable = stables.index("if the reader will")
+    assert first_stable >= lag_partials + 2  # not before a hypothesis 2 s older agreed
     for a, b in zip(stables, stables[1:]):
         assert b.startswith(a)
-    assert "if the reader will" in partial_prefixes
-    # A hypothesis that contradicts the stable prefix ("if a reader") is
-    # shown with the promised prefix kept.
-    session.end()
-    final_requests = [r for r in session.take_requests() if r.kind == "final"]
-    assert final_requests[-1].job.options.prefix.startswith("if the reader will")
+    assert "if the reader will" in prefixes  # later partials are held to it
+
+
+def test_final_is_decoded_freely_and_again_only_if_it_breaks_stable_text():
+    session = make_session()
+    prefixes, stables = _partials_then_end(session, ["if the reader will"] * 20)
+    assert stables[-1] == "if the reader will"
+    [free] = [r for r in session.take_requests() if r.kind == "final"]
+    assert free.job.options.prefix is None
+    # The final disagrees with what clients were promised: decoded again,
+    # held to the stable prefix this time.
+    session.decoded(free.id, decoding("if a reader will", 7.0))
+    assert not [e for e in session.take_events() if e.type == "transcript.final"]
+    [held] = [r for r in session.take_requests() if r.kind == "final"]
+    assert held.job.options.prefix == "if the reader will"
+    session.decoded(held.id, decoding("if the reader will excuse me", 7.0))
+    [final] = [e for e in session.take_events() if e.type == "transcript.final"]
+    assert final.segment.text.strip() == "if the reader will excuse me"
+
+
+def test_a_final_that_keeps_stable_text_is_not_decoded_again():
+    session = make_session()
+    _partials_then_end(session, ["if the reader will"] * 20)
+    [free] = [r for r in session.take_requests() if r.kind == "final"]
+    session.decoded(free.id, decoding("if the reader will excuse me", 7.0))
+    assert not session.take_requests()
+    [final] = [e for e in session.take_events() if e.type == "transcript.final"]
+    assert final.segment.text.strip() == "if the reader will excuse me"
 
 
 def test_backpressure_while_finals_are_pending():
@@ -382,7 +417,7 @@ def test_a_speculation_still_running_at_the_endpoint_is_promoted():
     speech = load_clip("ds-arctic-a0024")
     a, b = speech_bounds_samples(speech)
     feed(session, speech[a:b], chunk=480)
-    answer_all(session, lambda r: "partial words")
+    answer_all(session, lambda r: "the final")
     feed(session, silence(0.3), chunk=480)
     [speculative] = [r for r in session.take_requests() if r.kind == "final"]
     assert session.take_promotions() == []
