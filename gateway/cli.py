@@ -150,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("transcribe", help="transcribe a file locally, without a server")
     tr.add_argument("file", help="any audio file FFmpeg reads")
-    tr.add_argument("--model", default=ServerConfig.model, help="bundled model, CTranslate2 directory or hub name (default %(default)s)")
+    # Files are not live: the slower, multilingual and more accurate model.
+    tr.add_argument("--model", default="base", help="bundled model, CTranslate2 directory or hub name (default %(default)s)")
     tr.add_argument("--language", help="ISO-639-1 code (default: detect)")
     tr.add_argument("--task", choices=("transcribe", "translate"), default="transcribe")
     tr.add_argument("--prompt", help="initial prompt (vocabulary, names, style)")
