@@ -36,7 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.streaming $(ARGS)
 
 bench-batch: $(STAMP)
-	$(BIN)/python -m bench.batch $(ARGS)
+	$(BIN)/python -m bench.batch --repeats 2 $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(SDK_VENV) build *.egg-info .pytest_cache
