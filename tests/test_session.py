@@ -76,6 +76,11 @@ def answer_all(session: StreamSession, text_for=lambda r: "hello world") -> list
             session.decoded(r.id, decoding(text_for(r), len(r.job.audio) / SR))
 
 
+def final_texts(session: StreamSession) -> list[str]:
+    """Texts of the finals among the session's pending events (taken)."""
+    return [e.segment.text.strip() for e in session.take_events() if e.type == "transcript.final"]
+
+
 def types(events) -> list[str]:
     return [e.type for e in events]
 
@@ -134,20 +139,26 @@ def test_speculative_final_is_cancelled_when_speech_resumes():
 @pytest.mark.parametrize("chunk", [480, 1600, 1234])
 def test_speculation_that_holds_becomes_the_final_without_a_new_decode(chunk):
     session = make_session(endpoint_ms=600)
-    speech = load_clip("ds-arctic-a0024")
-    a, b = speech_bounds_samples(speech)
-    feed(session, speech[a:b], chunk=chunk)
-    answer_all(session, lambda r: "the final")
-    feed(session, silence(0.3), chunk=chunk)
-    [speculative] = [r for r in session.take_requests() if r.kind == "final"]
+    speculative = speculate(session, "the final", chunk=chunk)
     assert speculative.job.priority.name == "SPECULATIVE"
     session.decoded(speculative.id, decoding("the final words", len(speculative.job.audio) / SR))
     assert not [e for e in session.take_events() if e.type == "transcript.final"]  # not yet: no endpoint
     feed(session, silence(0.5), chunk=chunk)
     assert not session.take_cancellations()
     assert not [r for r in session.take_requests() if r.kind == "final"]
-    finals = [e for e in session.take_events() if e.type == "transcript.final"]
-    assert [f.segment.text.strip() for f in finals] == ["the final words"]
+    assert final_texts(session) == ["the final words"]
+
+
+def speculate(session: StreamSession, partial_text: str, pause_s: float = 0.3, chunk: int = 480):
+    """Speech (answered with ``partial_text`` partials), then a pause long
+    enough for a speculative final but short of the endpoint: returns it."""
+    speech = load_clip("ds-arctic-a0024")
+    a, b = speech_bounds_samples(speech)
+    feed(session, speech[a:b], chunk=chunk)
+    answer_all(session, lambda r: partial_text)
+    feed(session, silence(pause_s), chunk=chunk)
+    [speculative] = [r for r in session.take_requests() if r.kind == "final"]
+    return speculative
 
 
 def speech_bounds_samples(samples: np.ndarray) -> tuple[int, int]:
@@ -202,8 +213,7 @@ def test_final_is_decoded_freely_and_again_only_if_it_breaks_stable_text():
     [held] = [r for r in session.take_requests() if r.kind == "final"]
     assert held.job.options.prefix == "if the reader will"
     session.decoded(held.id, decoding("if the reader will excuse me", 7.0))
-    [final] = [e for e in session.take_events() if e.type == "transcript.final"]
-    assert final.segment.text.strip() == "if the reader will excuse me"
+    assert final_texts(session) == ["if the reader will excuse me"]
 
 
 def test_a_final_that_keeps_stable_text_is_not_decoded_again():
@@ -212,8 +222,7 @@ def test_a_final_that_keeps_stable_text_is_not_decoded_again():
     [free] = [r for r in session.take_requests() if r.kind == "final"]
     session.decoded(free.id, decoding("if the reader will excuse me", 7.0))
     assert not session.take_requests()
-    [final] = [e for e in session.take_events() if e.type == "transcript.final"]
-    assert final.segment.text.strip() == "if the reader will excuse me"
+    assert final_texts(session) == ["if the reader will excuse me"]
 
 
 def test_backpressure_while_finals_are_pending():
@@ -354,12 +363,9 @@ def test_under_pressure_the_session_spaces_its_partials():
     assert len(pressed) < len(relaxed)
 
 def _speculate_then_loud_tail(session):
+    speculative = speculate(session, "it was my reports", pause_s=0.35)
     speech = load_clip("ds-arctic-a0024")
-    a, b = speech_bounds_samples(speech)
-    feed(session, speech[a:b], chunk=480)
-    answer_all(session, lambda r: "it was my reports")
-    feed(session, silence(0.35), chunk=480)
-    [speculative] = [r for r in session.take_requests() if r.kind == "final"]
+    a, _ = speech_bounds_samples(speech)
     # Loud sound (-10 dB) that this VAD calls non-speech; the classifier is
     # stubbed so the test does not depend on webrtcvad's mood.
     session._segmenter._classifier.is_speech = lambda frame: False
@@ -385,8 +391,7 @@ def test_a_speculation_whose_words_run_into_its_end_is_decoded_again():
     assert redo.audio_end > speculative.audio_end and redo.job.priority.name == "FINAL"
     assert not [e for e in session.take_events() if e.type == "transcript.final"]
     session.decoded(redo.id, decoding("it was my reports from the north", len(redo.job.audio) / SR))
-    [final] = [e for e in session.take_events() if e.type == "transcript.final"]
-    assert final.segment.text.strip() == "it was my reports from the north"
+    assert final_texts(session) == ["it was my reports from the north"]
 
 
 def test_a_speculation_followed_by_a_breath_stands():
@@ -394,18 +399,12 @@ def test_a_speculation_followed_by_a_breath_stands():
     speculative = _speculate_then_loud_tail(session)
     session.decoded(speculative.id, decoding("it was my reports", len(speculative.job.audio) / SR))
     assert session.take_cancellations() == [] and not session.take_requests()
-    [final] = [e for e in session.take_events() if e.type == "transcript.final"]
-    assert final.segment.text.strip() == "it was my reports"
+    assert final_texts(session) == ["it was my reports"]
 
 
 def test_a_speculation_stands_when_only_quiet_noise_follows_it():
     session = make_session(endpoint_ms=600)
-    speech = load_clip("ds-arctic-a0024")
-    a, b = speech_bounds_samples(speech)
-    feed(session, speech[a:b], chunk=480)
-    answer_all(session, lambda r: "it was my reports")
-    feed(session, silence(0.3), chunk=480)
-    [speculative] = [r for r in session.take_requests() if r.kind == "final"]
+    speculate(session, "it was my reports")
     hiss = (np.random.default_rng(0).standard_normal(SR) * 0.001).astype(np.float32)
     feed(session, hiss, chunk=480)
     assert session.take_cancellations() == []
@@ -414,15 +413,10 @@ def test_a_speculation_stands_when_only_quiet_noise_follows_it():
 
 def test_a_speculation_still_running_at_the_endpoint_is_promoted():
     session = make_session(endpoint_ms=600)
-    speech = load_clip("ds-arctic-a0024")
-    a, b = speech_bounds_samples(speech)
-    feed(session, speech[a:b], chunk=480)
-    answer_all(session, lambda r: "the final")
-    feed(session, silence(0.3), chunk=480)
-    [speculative] = [r for r in session.take_requests() if r.kind == "final"]
+    speculative = speculate(session, "the final")
     assert session.take_promotions() == []
     feed(session, silence(0.5), chunk=480)  # the endpoint, the result not in yet
     assert session.take_promotions() == [speculative.id]
     assert not session.take_requests()
     session.decoded(speculative.id, decoding("the final words", 1.0))
-    assert [e.segment.text.strip() for e in session.take_events() if e.type == "transcript.final"] == ["the final words"]
+    assert final_texts(session) == ["the final words"]
