@@ -100,9 +100,7 @@ class StreamSettings:
     max_pending_finals: int = 2  # backpressure: stop reading audio beyond this
     pre_roll_ms: int = 300
     # Engine pressure (see EngineLoad.pressure) above which a stream asks for
-    # partials less often, so that finals keep the CPU: the interval grows
-    # from 1x at stretch_pressure to 3x at relief_pressure and beyond.
-    stretch_pressure: float = 0.4
+    # partials three times less often, so that finals keep the CPU.
     relief_pressure: float = 0.8
 
 
@@ -216,7 +214,6 @@ class StreamSession:
         self._language: str | None = None
         self._audio_received = False
         self._relieve = False  # the engine is under pressure
-        self._pressure = 0.0
         self._final_decode_ms = 0
         self._input_samples = 0  # at the client's sample rate
         self._configure(options)
@@ -312,7 +309,6 @@ class StreamSession:
         """The engine's state, as the transport last saw it: its pressure
         (0..1) and how long a final decode takes these days."""
         self._relieve = pressure >= self.settings.relief_pressure
-        self._pressure = pressure
         self._final_decode_ms = int(final_decode_s * 1000)
 
     def connection_lost(self) -> None:
@@ -525,7 +521,7 @@ class StreamSession:
             return  # nothing new is being said
         if now - u.start < s.first_partial_ms * SAMPLE_RATE // 1000:
             return
-        interval = s.partial_interval_ms * self._partial_stretch()
+        interval = s.partial_interval_ms * (3 if self._relieve else 1)
         if u.partials_sent and now - u.partial_requested_at < interval * SAMPLE_RATE // 1000:
             return
         options = DecodeOptions(
@@ -543,15 +539,6 @@ class StreamSession:
         u.partial_in_flight = request.id
         u.partial_requested_at = now
         u.partials_sent += 1
-
-    def _partial_stretch(self) -> float:
-        """How much longer than partial_interval_ms to wait between partials:
-        gradually, so that a slow model's finals (base: 4 streams on 2 cores)
-        do not queue behind partials before relief sets in."""
-        s = self.settings
-        span = s.relief_pressure - s.stretch_pressure
-        ramp = (self._pressure - s.stretch_pressure) / span if span > 0 else float(self._relieve)
-        return 1.0 + 2.0 * min(1.0, max(0.0, ramp))
 
     def _on_partial(self, u: _Utterance, decoding: Decoding) -> None:
         if u.final_request is not None or not decoding.is_speech:

@@ -361,10 +361,6 @@ def test_under_pressure_the_session_spaces_its_partials():
     gaps = lambda ends: [b - a for a, b in zip(ends[1:], ends[2:])]
     assert min(gaps(relaxed)) >= 400 * SR // 1000 and min(gaps(pressed)) >= 1200 * SR // 1000
     assert len(pressed) < len(relaxed)
-    # In between, the cadence stretches gradually.
-    halfway, _ = partial_ends(0.6)
-    assert len(pressed) < len(halfway) < len(relaxed)
-    assert min(gaps(halfway)) >= 800 * SR // 1000
 
 def _speculate_then_loud_tail(session):
     speculative = speculate(session, "it was my reports", pause_s=0.35)
