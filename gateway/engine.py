@@ -256,11 +256,14 @@ class Engine:
         with self._cond:
             live = [e for e in self._heap if not (e.future.cancelled() or e.promoted)]
             recent = [h for h in self._history if now - h[0] <= window_s]
+            # The last 64 final-class decodes, whatever their age: a pause
+            # in speech must not make the engine forget how slow finals are.
+            final_decodes = [h[1] for h in self._history if not Priority(h[3]).background][-64:]
             busy = self._busy
         busy_time = sum(min(h[1], window_s) for h in recent)
         final_time = sum(min(h[1], window_s) for h in recent if not Priority(h[3]).background)
         waits = sorted(h[2] for h in recent if h[3] == Priority.FINAL)
-        decodes = sorted(h[1] for h in self._history if not Priority(h[3]).background)[-64:]
+        decodes = sorted(final_decodes)
         p95 = waits[int(0.95 * (len(waits) - 1))] if waits else 0.0
         return EngineLoad(
             workers=self.workers,

@@ -175,3 +175,17 @@ def test_a_promoted_speculation_overtakes_everything_but_finals():
         f.result(10)
     assert decoder.order == ["blocker", "final", "other-speculation", "speculation", "partial"]
     engine.close()
+
+
+def test_final_decode_time_is_the_median_of_the_latest_finals():
+    engine, _ = scripted_engine()
+    now = time.monotonic()
+    # (finished, decode seconds, queued seconds, priority): slow finals long
+    # ago, then fast ones, and partials that must not count.
+    for i in range(100):
+        engine._history.append((now - 100 + i * 0.1, 1.0, 0.0, Priority.FINAL))
+    for i in range(64):
+        engine._history.append((now - 50 + i * 0.1, 0.1 + 0.001 * i, 0.0, Priority.SPECULATIVE))
+        engine._history.append((now - 50 + i * 0.1, 5.0, 0.0, Priority.PARTIAL))
+    assert engine.load(max_age_s=0).final_decode_s == pytest.approx(0.132)
+    engine.close()
