@@ -16,12 +16,14 @@ wire comes from it, never from the wall clock.
 Life of an utterance: the VAD declares speech (``speech.started``); every
 ``partial_interval_ms`` of new speech a greedy partial decode is asked for,
 with the stable prefix forced, and each result yields a
-``transcript.partial`` whose ``stable_text`` is the longest word prefix two
-consecutive hypotheses agree on (LocalAgreement-2, as in whisper_streaming).
+``transcript.partial`` whose ``stable_text`` is the longest word prefix it
+shares with a hypothesis over at least ``stable_lag_ms`` less audio
+(LocalAgreement, as in whisper_streaming, with a lag).
 When the trailing silence reaches ``speculate_after_ms`` (longer when the
 last partial did not end a sentence) a final decode starts speculatively; if
 speech resumes it is cancelled, otherwise it is the final when the endpoint
-comes ``endpoint_ms`` after the speech. Finals are
+comes ``endpoint_ms`` after the speech. The final is decoded without the
+stable prefix, and again with it only if it contradicts it. Finals are
 emitted in segment order, exactly once per utterance, and their text becomes
 the prompt (context) of the next utterance.
 """
@@ -128,7 +130,6 @@ class _Utterance:
     end: int | None = None  # set at the endpoint (or cut, or flush)
     end_reason: str = ""
     language: str | None = None
-    hypothesis: list[str] = field(default_factory=list)
     history: list[tuple[int, list[str]]] = field(default_factory=list)  # (audio end, words) of each partial
     stable: list[str] = field(default_factory=list)
     partial_in_flight: int | None = None
@@ -144,6 +145,15 @@ class _Utterance:
     @property
     def stable_text(self) -> str:
         return " ".join(self.stable)
+
+    @property
+    def hypothesis(self) -> list[str]:
+        """The words of the latest partial."""
+        return self.history[-1][1] if self.history else []
+
+    def keeps_stable(self, words: list[str]) -> bool:
+        """Whether ``words`` begin with the stable prefix clients were shown."""
+        return words[: len(self.stable)] == self.stable
 
 
 class _SampleBuffer:
@@ -347,7 +357,7 @@ class StreamSession:
         """Whether a final decoded freely drops words partials called stable."""
         if not u.stable or u.force_prefix or not decoding.is_speech:
             return False
-        return decoding.text.split()[: len(u.stable)] != u.stable
+        return not u.keeps_stable(decoding.text.split())
 
     # -- outboxes ---------------------------------------------------------
     def take_events(self) -> list[Event]:
@@ -546,7 +556,7 @@ class StreamSession:
         if u.language is None:
             u.language = decoding.language
         words = decoding.text.split()
-        if words[: len(u.stable)] != u.stable:
+        if not u.keeps_stable(words):
             words = u.stable + words[len(u.stable) :]
         end = u.start + int(round(decoding.duration * SAMPLE_RATE))
         # LocalAgreement against a hypothesis of at least stable_lag_ms less
@@ -560,7 +570,6 @@ class StreamSession:
             if len(agreed) > len(u.stable):
                 u.stable = agreed
         u.history.append((end, words))
-        u.hypothesis = words
         self._events.append(
             TranscriptPartial(u.segment_id, u.start / SAMPLE_RATE, end / SAMPLE_RATE, " ".join(words), u.stable_text)
         )
