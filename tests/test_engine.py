@@ -38,6 +38,15 @@ class ScriptedRegistry:
         return "fake"
 
 
+def blocked_engine():
+    """A one-worker engine whose worker is busy with a final ("blocker")
+    until ``decoder.gate`` opens, so that what is submitted next queues."""
+    engine, decoder = scripted_engine()
+    engine.submit(job("blocker", Priority.FINAL))
+    decoder.started.wait(5)
+    return engine, decoder
+
+
 def scripted_engine(workers: int = 1):
     engine = Engine(ScriptedRegistry(), workers=workers)
     decoder = RecordingDecoder()
@@ -50,9 +59,7 @@ def job(label: str, priority: Priority, stream: str | None = None) -> DecodeJob:
 
 
 def test_finals_first_then_partials_then_batch():
-    engine, decoder = scripted_engine()
-    engine.submit(job("blocker", Priority.FINAL))
-    decoder.started.wait(5)
+    engine, decoder = blocked_engine()
     futures = [
         engine.submit(job("batch", Priority.BATCH)),
         engine.submit(job("partial", Priority.PARTIAL, "s1")),
@@ -67,9 +74,7 @@ def test_finals_first_then_partials_then_batch():
 
 
 def test_a_newer_partial_replaces_the_pending_one_of_its_stream():
-    engine, decoder = scripted_engine()
-    engine.submit(job("blocker", Priority.FINAL))
-    decoder.started.wait(5)
+    engine, decoder = blocked_engine()
     old = engine.submit(job("old", Priority.PARTIAL, "s1"))
     other = engine.submit(job("other-stream", Priority.PARTIAL, "s2"))
     new = engine.submit(job("new", Priority.PARTIAL, "s1"))
@@ -117,9 +122,7 @@ def test_batch_never_takes_the_last_free_worker_while_streams_are_open():
 
 
 def test_cancelled_jobs_are_skipped_and_errors_reach_the_caller():
-    engine, decoder = scripted_engine()
-    engine.submit(job("blocker", Priority.FINAL))
-    decoder.started.wait(5)
+    engine, decoder = blocked_engine()
     doomed = engine.submit(job("doomed", Priority.FINAL))
     assert doomed.cancel()
 
@@ -161,9 +164,7 @@ def test_with_no_stream_open_batch_uses_every_worker():
 
 
 def test_a_promoted_speculation_overtakes_everything_but_finals():
-    engine, decoder = scripted_engine()
-    engine.submit(job("blocker", Priority.FINAL))
-    decoder.started.wait(5)
+    engine, decoder = blocked_engine()
     partial = engine.submit(job("partial", Priority.PARTIAL, "s1"))
     speculation = engine.submit(job("speculation", Priority.SPECULATIVE, "s2"))
     other = engine.submit(job("other-speculation", Priority.SPECULATIVE, "s3"))
