@@ -101,6 +101,12 @@ class StreamSettings:
     context_words: int = 60  # previous finals passed as prompt
     max_pending_finals: int = 2  # backpressure: stop reading audio beyond this
     pre_roll_ms: int = 300
+    # A multilingual model's language, detected on a partial, holds for the
+    # rest of the utterance's partials only when the detection is this sure
+    # over this much audio: on the first 0.5 s of an English clip base said
+    # Spanish, and every later partial came out in Spanish.
+    language_min_probability: float = 0.8
+    language_min_audio_s: float = 1.5
     # Engine pressure (see EngineLoad.pressure) above which a stream asks for
     # partials three times less often, so that finals keep the CPU.
     relief_pressure: float = 0.8
@@ -553,7 +559,10 @@ class StreamSession:
     def _on_partial(self, u: _Utterance, decoding: Decoding) -> None:
         if u.final_request is not None or not decoding.is_speech:
             return  # the final is on its way; its prefix must not move
-        if u.language is None:
+        s = self.settings
+        if u.language is None and (
+            decoding.language_probability >= s.language_min_probability and decoding.duration >= s.language_min_audio_s
+        ):
             u.language = decoding.language
         words = decoding.text.split()
         if not u.keeps_stable(words):

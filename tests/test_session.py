@@ -39,13 +39,15 @@ class Catalog:
 LANGS = {"en", "de", "fr"}
 
 
-def decoding(text: str, duration: float, is_speech: bool = True, language: str = "en") -> Decoding:
+def decoding(
+    text: str, duration: float, is_speech: bool = True, language: str = "en", language_probability: float = 1.0
+) -> Decoding:
     words = text.split()
     step = duration / max(1, len(words))
     decoded = tuple(DecodedWord((" " if i else " ") + w, i * step, (i + 1) * step * 0.9, 0.9) for i, w in enumerate(words))
     segment = DecodedSegment(0.0, duration, " " + text, tuple(range(len(words))), decoded)
     return Decoding(
-        segments=(segment,) if text else (), language=language, language_probability=1.0,
+        segments=(segment,) if text else (), language=language, language_probability=language_probability,
         avg_logprob=-0.2, compression_ratio=1.2, no_speech_prob=0.01, temperature=0.0,
         is_speech=is_speech, window="short", duration=duration,
     )
@@ -420,3 +422,24 @@ def test_a_speculation_still_running_at_the_endpoint_is_promoted():
     assert not session.take_requests()
     session.decoded(speculative.id, decoding("the final words", 1.0))
     assert final_texts(session) == ["the final words"]
+
+
+def test_a_partial_fixes_the_language_only_when_its_detection_is_sure():
+    session = StreamSession(SessionOptions(model="base"), Catalog(), LANGS, StreamSettings())
+    speech = np.tile(load_clip("wlk-libri-7902-96591-0000"), 2)  # 4 s of speech
+    languages = []
+    for i in range(0, len(speech), 480):
+        feed(session, speech[i : i + 480], chunk=480)
+        for r in session.take_requests():
+            if r.kind != "partial":
+                continue
+            seconds = len(r.job.audio) / SR
+            languages.append((seconds, r.job.options.language))
+            # Early and unsure: Spanish (as base said on 0.5 s of English);
+            # later and sure: English.
+            answer = ("es", 0.6) if seconds < 1.5 else ("en", 0.97)
+            session.decoded(r.id, decoding("words", seconds, language=answer[0], language_probability=answer[1]))
+    assert len(languages) >= 4
+    assert all(language is None for seconds, language in languages if seconds < 1.9)
+    sure = [seconds for seconds, language in languages if language is not None]
+    assert sure and all(language == "en" for seconds, language in languages if seconds >= min(sure))
