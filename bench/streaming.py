@@ -17,7 +17,8 @@ real-time pace by asyncio clients in this process:
   same normalisation) on the same clips;
 - capacity: N concurrent real-time streams for growing N; the largest N whose
   final-latency p95 stays under 1.5 s with no stream falling behind (no final
-  later than 3 s);
+  later than 3 s) and none refused by admission control (a 503 is counted,
+  not fatal);
 - CPU: server CPU seconds (from /proc) per second of audio, in every phase.
 
 Results go to a JSON file and a PNG plot of latency against streams.
@@ -40,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from websockets.exceptions import InvalidStatus
 
 from gateway.client import StreamResult, stream_audio, stream_url
 from gateway.textnorm import word_errors
@@ -102,7 +104,7 @@ class ServerProcess:
 @dataclass
 class StreamRun:
     playlist: Playlist
-    result: StreamResult
+    result: StreamResult | None  # None: admission control refused the stream (503)
 
 
 async def run_streams(
@@ -112,7 +114,12 @@ async def run_streams(
 
     async def one(p: Playlist) -> StreamRun:
         await asyncio.sleep(rng.uniform(0, stagger_s))
-        result = await stream_audio(stream_url(url, **options), p.samples, speed=1.0, chunk_ms=100, trailing_silence_s=1.0)
+        try:
+            result = await stream_audio(stream_url(url, **options), p.samples, speed=1.0, chunk_ms=100, trailing_silence_s=1.0)
+        except InvalidStatus as exc:
+            if exc.response.status_code != 503:
+                raise
+            return StreamRun(p, None)  # the server is full: a result, not a crash
         return StreamRun(p, result)
 
     return await asyncio.gather(*(one(p) for p in playlists))
@@ -137,6 +144,8 @@ def sound_end(p: Playlist, start: float, stop: float) -> float | None:
 def measure(runs: list[StreamRun]) -> dict:
     final_latency, sound_latency, first_partial, partial_rates, behind = [], [], [], [], 0
     errors = words = 0
+    refused = sum(run.result is None for run in runs)
+    runs = [run for run in runs if run.result is not None]
     for run in runs:
         r = run.result
         latencies = []
@@ -176,6 +185,7 @@ def measure(runs: list[StreamRun]) -> dict:
         "first_partial_p95": percentile(first_partial, 95),
         "partials_per_s_mean": statistics.fmean(partial_rates) if partial_rates else None,
         "streams_behind": behind,
+        "streams_refused": refused,
         "wer": errors / words if words else None,
     }
 
@@ -184,7 +194,7 @@ def phase(server: ServerProcess, playlists: list[Playlist], options: dict) -> di
     cpu = server.cpu_seconds()
     runs = asyncio.run(run_streams(server.url, playlists, options))
     stats = measure(runs)
-    stats["cpu_s_per_audio_s"] = round((server.cpu_seconds() - cpu) / stats["audio_s"], 4)
+    stats["cpu_s_per_audio_s"] = round((server.cpu_seconds() - cpu) / stats["audio_s"], 4) if stats["audio_s"] else None
     return stats
 
 
@@ -237,10 +247,20 @@ def bench_model(model: str, clips: list[Clip], args) -> dict:
             for n in args.capacity_steps:
                 print(f"[{model}] capacity: {n} streams", flush=True)
                 stats = phase(server, capacity_playlists(clips, n, args.step_seconds, rotation=n), args.options)
-                ok = (stats["final_latency_p95"] or 0) <= LATENCY_BOUND_S and stats["streams_behind"] == 0
+                ok = (
+                    (stats["final_latency_p95"] or 0) <= LATENCY_BOUND_S
+                    and stats["streams_behind"] == 0
+                    and stats["streams_refused"] == 0
+                )
                 stats["within_bound"] = ok
                 steps.append(stats)
-                print(f"    p50 {stats['final_latency_p50']:.2f} s, p95 {stats['final_latency_p95']:.2f} s, behind {stats['streams_behind']}, cpu/audio {stats['cpu_s_per_audio_s']}", flush=True)
+                seconds = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+                print(
+                    f"    p50 {seconds(stats['final_latency_p50'])} s, p95 {seconds(stats['final_latency_p95'])} s, "
+                    f"behind {stats['streams_behind']}, refused {stats['streams_refused']}, "
+                    f"cpu/audio {stats['cpu_s_per_audio_s']}",
+                    flush=True,
+                )
                 if ok:
                     best, failures = n, 0
                 else:
