@@ -18,6 +18,7 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI, Request, WebSocket
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -251,6 +252,22 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engi
     return app
 
 
+class WebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websockets-sansio protocol, without a false error.
+
+    After a denial response (401, 503) it still takes the handshake for
+    pending and logs "ASGI callable returned without completing handshake"
+    at ERROR on every refused stream, which would page whoever alerts on
+    errors whenever admission control works as meant (Kludex/uvicorn#3138,
+    open). The client got its response; the handshake is over.
+    """
+
+    async def send(self, message) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.http.response.body" and not message.get("more_body", False):
+            self.handshake_complete = True
+
+
 class GatewayServer(uvicorn.Server):
     """uvicorn, except that a stop signal first finalises open streams."""
 
@@ -282,7 +299,7 @@ def serve(config: ServerConfig) -> None:
         host=config.host,
         port=config.port,
         log_level=config.log_level,
-        ws="websockets-sansio",
+        ws=WebSocketProtocol,
         ws_max_size=4 * 1024 * 1024,
         timeout_graceful_shutdown=10,
     )

@@ -91,7 +91,7 @@ class RunningServer:
 def start_server(config, registry, engine) -> RunningServer:
     import uvicorn
 
-    from gateway.server import create_app
+    from gateway.server import WebSocketProtocol, create_app
 
     app = create_app(config, registry=registry, engine=engine)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -99,7 +99,7 @@ def start_server(config, registry, engine) -> RunningServer:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(app, ws="websockets-sansio", log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
+        uvicorn.Config(app, ws=WebSocketProtocol, log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import time
 
 import numpy as np
 import pytest
@@ -351,6 +353,15 @@ def test_api_key_protects_the_stream(make_server):
     assert run(attempt(subprotocols=["stt-gateway", "bearer.other"]))["type"] == "session.created"
 
 
+class Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
 def test_streams_beyond_capacity_get_503_with_retry_after(make_server):
     running = make_server(max_streams=1)
 
@@ -362,6 +373,15 @@ def test_streams_beyond_capacity_get_503_with_retry_after(make_server):
                     pass
             return refused.value.response
 
-    response = run(go())
+    errors = Records()
+    uvicorn_log = logging.getLogger("uvicorn.error")  # uvicorn's loggers do not propagate
+    uvicorn_log.addHandler(errors)
+    try:
+        response = run(go())
+        time.sleep(0.3)  # uvicorn logs after the app returns
+    finally:
+        uvicorn_log.removeHandler(errors)
     assert response.status_code == 503
     assert int(response.headers["Retry-After"]) > 0
+    # A refusal is the server working as meant, not an error in its log.
+    assert not errors.records, [r.getMessage() for r in errors.records]
