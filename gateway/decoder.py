@@ -55,6 +55,11 @@ class DecodeOptions:
     # False for partials: one cheap attempt; a looping result is trimmed to
     # its first copy instead of being decoded again.
     fallback: bool = True
+    # Greedy partials of base, after a long context, sometimes go through
+    # the lone-space token and then a word piece ("disdain nd the tillage",
+    # "from ndou"); real text never needs it mid-sentence. Partials suppress
+    # it; beam-5 finals were not seen doing this and keep Whisper's rules.
+    suppress_lone_space: bool = False
     no_speech_threshold: float = 0.6
     log_prob_threshold: float = -1.0  # below: decode again (Whisper's fallback rule)
     silence_log_prob_threshold: float = -0.7  # with no_speech_threshold: not speech
@@ -317,8 +322,6 @@ class WhisperDecoder:
         return prompt + prefix, len(prefix)
 
     def _generate(self, encoder_output, tokenizer, options, temperature, window, duration) -> _Attempt:
-        from faster_whisper.transcribe import get_suppressed_tokens
-
         prompt, prefix_len = self._prompt(tokenizer, options)
         budget = int(math.ceil(duration * self.tokens_per_second)) + 16
         if options.segment_timestamps:
@@ -335,7 +338,7 @@ class WhisperDecoder:
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
-            suppress_tokens=list(get_suppressed_tokens(tokenizer, [-1])),
+            suppress_tokens=self._suppressed(tokenizer, options),
             max_initial_timestamp_index=50,
             **kwargs,
         )[0]
@@ -355,6 +358,15 @@ class WhisperDecoder:
             # own compression-ratio check applies, as in faster-whisper.
             looping=window == "short" and is_repetition_loop(text.split()),
         )
+
+    @staticmethod
+    def _suppressed(tokenizer, options: DecodeOptions) -> list[int]:
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        tokens = list(get_suppressed_tokens(tokenizer, [-1]))
+        if options.suppress_lone_space:
+            tokens += tokenizer.encode(" ")
+        return tokens
 
     # -- results ----------------------------------------------------------
     def _segments(self, attempt, tokenizer, options, content_frames, duration) -> list[dict]:

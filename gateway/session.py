@@ -549,6 +549,7 @@ class StreamSession:
             temperatures=(0.0,),
             word_timestamps=False,
             fallback=False,
+            suppress_lone_space=True,
             min_window_s=10.0,
         )
         request = self._request("partial", u, now, options, Priority.PARTIAL)

@@ -103,6 +103,27 @@ def test_segment_timestamps_split_long_audio(tiny):
     assert wer(CLIPS["lhotse-libri-2412-153948-0000"].text + " " + CLIPS["fw-stereo-left"].text, d.text) <= 0.15
 
 
+SONNET = (
+    "Three. Look in thy glass, and tell the face thou viewest, now is the time that face should form another. "
+    "Whose fresh repair, if now thou not renewest, thou dost be guile the world, unbless some mother."
+)
+
+
+def test_partials_of_base_do_not_spell_words_through_a_lone_space(base):
+    # Found in a live stream: after this context, base's greedy partial of
+    # the first 1.2 s of the clip went " report from", " ", "nd", "ou".
+    audio = load_clip("ds-arctic-a0024")[: int(1.2 * 16000)]
+    partial = DecodeOptions(
+        language="en", prompt=SONNET, beam_size=1, word_timestamps=False, fallback=False,
+        temperatures=(0.0,), min_window_s=10.0, suppress_lone_space=True,
+    )
+    d = base.decode(audio, partial)
+    lone_space = base._tokenizer("en", "transcribe").encode(" ")
+    assert not set(lone_space) & set(d.tokens), d.text
+    assert d.text.startswith("It was my report"), d.text
+    assert "nd" not in d.text.split()[-1], d.text
+
+
 def test_too_long_audio_is_refused(tiny):
     with pytest.raises(ValueError, match="30 s"):
         tiny.decode(np.zeros(31 * 16000, np.float32), DecodeOptions())

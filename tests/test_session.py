@@ -443,3 +443,11 @@ def test_a_partial_fixes_the_language_only_when_its_detection_is_sure():
     assert all(language is None for seconds, language in languages if seconds < 1.9)
     sure = [seconds for seconds, language in languages if language is not None]
     assert sure and all(language == "en" for seconds, language in languages if seconds >= min(sure))
+
+
+def test_partials_suppress_the_lone_space_and_finals_do_not():
+    session = make_session()
+    feed(session, np.concatenate([load_clip("ds-arctic-a0024"), silence(1.0)]))
+    requests = answer_all(session)
+    kinds = {(r.kind, r.job.options.suppress_lone_space) for r in requests}
+    assert kinds == {("partial", True), ("final", False)}
