@@ -53,6 +53,11 @@ LATENCY_BOUND_S = 1.5
 BEHIND_S = 3.0
 
 
+def shown(v, unit: str = "") -> str:
+    """A measurement as printed: two decimals, "-" when there is none."""
+    return "-" if v is None else (f"{v:.2f}{unit}" if isinstance(v, float) else f"{v}{unit}")
+
+
 def percentile(values: list[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
 
@@ -254,9 +259,8 @@ def bench_model(model: str, clips: list[Clip], args) -> dict:
                 )
                 stats["within_bound"] = ok
                 steps.append(stats)
-                seconds = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
                 print(
-                    f"    p50 {seconds(stats['final_latency_p50'])} s, p95 {seconds(stats['final_latency_p95'])} s, "
+                    f"    p50 {shown(stats['final_latency_p50'], ' s')}, p95 {shown(stats['final_latency_p95'], ' s')}, "
                     f"behind {stats['streams_behind']}, refused {stats['streams_refused']}, "
                     f"cpu/audio {stats['cpu_s_per_audio_s']}",
                     flush=True,
@@ -299,18 +303,15 @@ def plot(reports: list[dict], path: Path) -> None:
 
 
 def table(reports: list[dict]) -> str:
-    def f(v, unit=""):
-        return "-" if v is None else (f"{v:.2f}{unit}" if isinstance(v, float) else f"{v}{unit}")
-
     rows = ["| model | first partial p50 | partials/s | final after last word p50 / p95 | final after sound ends p50 / p95 | max real-time streams | streamed WER | offline WER | CPU s per audio s (1 stream) |", "|---|---|---|---|---|---|---|---|---|"]
     for r in reports:
         s, a, o = r.get("single", {}), r.get("accuracy", {}), r.get("offline", {})
         cap = r.get("capacity", {})
         rows.append(
-            f"| {r['model']} | {f(s.get('first_partial_p50'), ' s')} | {f(s.get('partials_per_s_mean'))} | "
-            f"{f(s.get('final_latency_p50'), ' s')} / {f(s.get('final_latency_p95'), ' s')} | "
-            f"{f(s.get('final_after_sound_p50'), ' s')} / {f(s.get('final_after_sound_p95'), ' s')} | {cap.get('max_realtime_streams', '-')} | "
-            f"{f(a.get('wer') and 100 * a['wer'], ' %')} | {f(o.get('wer') and 100 * o['wer'], ' %')} | {f(s.get('cpu_s_per_audio_s'))} |"
+            f"| {r['model']} | {shown(s.get('first_partial_p50'), ' s')} | {shown(s.get('partials_per_s_mean'))} | "
+            f"{shown(s.get('final_latency_p50'), ' s')} / {shown(s.get('final_latency_p95'), ' s')} | "
+            f"{shown(s.get('final_after_sound_p50'), ' s')} / {shown(s.get('final_after_sound_p95'), ' s')} | {cap.get('max_realtime_streams', '-')} | "
+            f"{shown(a.get('wer') and 100 * a['wer'], ' %')} | {shown(o.get('wer') and 100 * o['wer'], ' %')} | {shown(s.get('cpu_s_per_audio_s'))} |"
         )
     return "\n".join(rows)
 
