@@ -46,6 +46,12 @@ def wav_bytes(samples: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def load_wav(data: bytes) -> np.ndarray:
+    """Float samples of a 16-bit mono WAV (the inverse of ``wav_bytes``)."""
+    with wave.open(io.BytesIO(data)) as w:
+        return np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768.0
+
+
 def openai_client(base: str, api_key: str = "unused"):
     from openai import OpenAI
 
@@ -355,15 +361,19 @@ def test_live_stream_keeps_up_while_a_long_file_is_decoded(server, long_audio):
     clip = CLIPS["ds-arctic-a0024"]
     engine = server.app.state.engine
     upload_running_at_final: list[bool] = []
+    # Four times the long file (4.3 minutes): a fast machine decodes the file
+    # once with tiny.en in about a second, before the stream's final.
+    longer = wav_bytes(np.tile(load_wav(long_audio.wav), 4))
 
     async def go():
-        upload = asyncio.create_task(asyncio.to_thread(post, server.http, data={"model": "whisper-1"}, file=long_audio.wav))
+        upload = asyncio.create_task(asyncio.to_thread(post, server.http, data={"model": "whisper-1"}, file=longer))
 
         def on_event(event: dict, now: float) -> None:
             if event["type"] == "transcript.final":
                 upload_running_at_final.append(not upload.done())
 
-        await asyncio.sleep(0.3)  # the upload's first chunk is being decoded
+        while not engine.load(max_age_s=0.0).pending_batch and not upload.done():
+            await asyncio.sleep(0.02)  # until the upload's chunks are queued
         started = time.monotonic()
         result = await stream_audio(stream_url(server.ws), load_clip(clip.id), speed=4.0, trailing_silence_s=1.0, on_event=on_event)
         load = engine.load(window_s=time.monotonic() - started, max_age_s=0.0)  # this stream's finals only
