@@ -2,7 +2,7 @@
 
 For each bundled model, the same long file is transcribed
 
-* by the gateway: ``gateway.batch.transcribe`` on an ``Engine`` set up as the
+* by the gateway: ``gateway.files.transcription.transcribe`` on an ``Engine`` set up as the
   server sets it up (the ``ServerConfig`` defaults for workers, threads per
   decode and compute type, unless overridden here), and
 * by plain faster-whisper: ``WhisperModel.transcribe(audio, beam_size=5)`` on
@@ -33,10 +33,11 @@ from pathlib import Path
 import numpy as np
 
 from gateway.audio import SAMPLE_RATE, decode_file
-from gateway.batch import BatchRequest, plan_chunks, transcribe
 from gateway.config import ServerConfig
-from gateway.engine import Engine
-from gateway.models import BUNDLED, LoadSettings, ModelRegistry
+from gateway.files.chunks import plan_chunks
+from gateway.files.transcription import BatchRequest, transcribe
+from gateway.inference.engine import Engine
+from gateway.inference.models import BUNDLED, LoadSettings, ModelRegistry
 from gateway.textnorm import wer
 
 from .corpus import DEFAULT_DIRS, load_corpus, playlist
@@ -191,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(
         json.dumps(
             {
-                "benchmark": "batch throughput: gateway.batch.transcribe vs WhisperModel.transcribe(beam_size=5), same model object",
+                "benchmark": "batch throughput: gateway.files.transcription.transcribe vs WhisperModel.transcribe(beam_size=5), same model object",
                 "audio": {"source": clip.source, "duration_s": round(clip.duration, 3), "clips": clip.clips, "reference_known": clip.reference is not None},
                 "gateway_plan": {"chunks": len(chunks), "decoded_audio_s": round(sum(b - a for a, b in chunks) / SAMPLE_RATE, 3)},
                 "settings": asdict(settings) | {"repeats": args.repeats, "batch_workers": max(1, settings.workers - 1)},

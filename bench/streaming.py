@@ -204,7 +204,7 @@ def phase(server: ServerProcess, playlists: list[Playlist], options: dict) -> di
 
 
 def offline_wer(model: str, clips: list[Clip], threads: int) -> dict:
-    from gateway.models import LoadSettings, ModelRegistry
+    from gateway.inference.models import LoadSettings, ModelRegistry
 
     whisper = ModelRegistry(model, LoadSettings(cpu_threads=threads, workers=1)).get(model)
     errors = words = 0

@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from gateway.decoder import DecodeOptions, WhisperDecoder
-from gateway.models import LoadSettings, ModelRegistry
+from gateway.inference.decoder import DecodeOptions, WhisperDecoder
+from gateway.inference.models import LoadSettings, ModelRegistry
 from gateway.textnorm import word_errors
 from vad.segmenter import Segmenter, SegmenterConfig, SpeechEnd, SpeechStart
 

@@ -17,8 +17,8 @@ def _clock(seconds: float) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .models import ModelError
-    from .server import serve
+    from .http.serve import serve
+    from .inference.models import ModelError
 
     config = from_namespace(args)
     try:
@@ -98,9 +98,9 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from . import formats
-    from .batch import BatchInputError, BatchRequest, transcribe
-    from .engine import Engine
-    from .models import LoadSettings, ModelError, ModelRegistry
+    from .files.transcription import BatchInputError, BatchRequest, transcribe
+    from .inference.engine import Engine
+    from .inference.models import LoadSettings, ModelError, ModelRegistry
 
     samples = _read_audio(args.file)
     if samples is None:

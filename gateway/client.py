@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlencode
 
 import numpy as np
@@ -86,7 +87,7 @@ async def stream_audio(
 
         receiver = asyncio.create_task(receive())
         try:
-            for i, offset in enumerate(range(0, len(samples), step)):
+            for offset in range(0, len(samples), step):
                 if speed:
                     delay = started + offset / sample_rate / speed - time.monotonic()
                     if delay > 0:

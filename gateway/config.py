@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 ENV_PREFIX = "STT_GATEWAY_"
 
@@ -97,20 +99,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(_flag(f.name), dest=f.name, type=kind, default=None, help=help_text)
 
 
-def _show(value) -> str:
+def _show(value: Any) -> str:
     if isinstance(value, tuple):
         return ",".join(value) or "none"
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def from_namespace(args: argparse.Namespace, environ: dict[str, str] | None = None) -> ServerConfig:
-    environ = os.environ if environ is None else environ
-    values = {}
+def from_namespace(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> ServerConfig:
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
     for f in fields(ServerConfig):
-        given = getattr(args, f.name, None)
-        kind = type(f.default)
+        given: Any = getattr(args, f.name, None)
+        kind: Any = type(f.default)
         if given is None:
-            raw = environ.get(ENV_PREFIX + f.name.upper())
+            raw = env.get(ENV_PREFIX + f.name.upper())
             if raw is None:
                 continue
             try:

@@ -54,14 +54,14 @@ def speech_bounds(samples: np.ndarray, threshold_db: float = -35.0) -> tuple[flo
 
 @pytest.fixture(scope="session")
 def registry():
-    from gateway.models import LoadSettings, ModelRegistry
+    from gateway.inference.models import LoadSettings, ModelRegistry
 
     return ModelRegistry("tiny.en", LoadSettings(cpu_threads=1, workers=2))
 
 
 @pytest.fixture(scope="session")
 def engine(registry):
-    from gateway.engine import Engine
+    from gateway.inference.engine import Engine
 
     engine = Engine(registry)
     yield engine
@@ -88,12 +88,21 @@ class RunningServer:
         self.thread.join(timeout=30)
 
 
-def start_server(config, registry, engine) -> RunningServer:
-    import uvicorn
-
-    from gateway.server import WebSocketProtocol, create_app
+def start_server(config, registry, engine, extend=None) -> RunningServer:
+    """A real server on a free port; ``extend(app)`` may add routes first."""
+    from gateway.http.app import create_app
 
     app = create_app(config, registry=registry, engine=engine)
+    if extend is not None:
+        extend(app)
+    return serve_app(app)
+
+
+def serve_app(app) -> RunningServer:
+    import uvicorn
+
+    from gateway.http.serve import WebSocketProtocol
+
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -130,8 +139,8 @@ def make_server(base_config, registry, engine):
     """Start a server with some config fields changed; stopped after the test."""
     started = []
 
-    def make(**changes) -> RunningServer:
-        running = start_server(replace(base_config, **changes), registry, engine)
+    def make(extend=None, **changes) -> RunningServer:
+        running = start_server(replace(base_config, **changes), registry, engine, extend)
         started.append(running)
         return running
 

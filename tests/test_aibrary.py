@@ -60,7 +60,7 @@ def gateway_on_8000(base_config, registry, engine):
     """The gateway on 127.0.0.1:8000 (skipped, saying why, when the port is taken)."""
     import uvicorn
 
-    from gateway.server import create_app
+    from gateway.http.app import create_app
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

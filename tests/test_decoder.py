@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gateway.decoder import DecodeOptions, WhisperDecoder, is_repetition_loop, trim_repetition
+from gateway.inference.decoder import WhisperDecoder
+from gateway.inference.guards import is_repetition_loop, trim_repetition
+from gateway.inference.records import DecodeOptions
 from gateway.textnorm import wer
 
 from .conftest import CLIPS, load_clip
@@ -118,7 +120,7 @@ def test_partials_of_base_do_not_spell_words_through_a_lone_space(base):
         temperatures=(0.0,), min_window_s=10.0, suppress_lone_space=True,
     )
     d = base.decode(audio, partial)
-    lone_space = base._tokenizer("en", "transcribe").encode(" ")
+    lone_space = base.tokenizer("en", "transcribe").encode(" ")
     assert not set(lone_space) & set(d.tokens), d.text
     assert d.text.startswith("It was my report"), d.text
     assert "nd" not in d.text.split()[-1], d.text

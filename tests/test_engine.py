@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
 import numpy as np
 import pytest
 
-from gateway.decoder import DecodeOptions
-from gateway.engine import DecodeJob, Engine, EngineClosed, Priority
+from gateway.inference.engine import Engine, EngineClosed
+from gateway.inference.jobs import DecodeJob, Priority
+from gateway.inference.records import DecodeOptions
 from gateway.textnorm import wer
 
 from .conftest import CLIPS, load_clip
@@ -48,10 +50,17 @@ def blocked_engine():
 
 
 def scripted_engine(workers: int = 1):
-    engine = Engine(ScriptedRegistry(), workers=workers)
     decoder = RecordingDecoder()
-    engine._decoders["fake"] = decoder  # the one seam: the model itself
+    engine = Engine(ScriptedRegistry(), workers=workers, decoder_factory=lambda model_id: decoder)
     return engine, decoder
+
+
+def open_streams(engine: Engine, n: int) -> contextlib.ExitStack:
+    """``n`` live streams' leases, held until the stack closes."""
+    stack = contextlib.ExitStack()
+    for _ in range(n):
+        stack.enter_context(engine.stream_lease())
+    return stack
 
 
 def job(label: str, priority: Priority, stream: str | None = None) -> DecodeJob:
@@ -87,7 +96,7 @@ def test_a_newer_partial_replaces_the_pending_one_of_its_stream():
 
 def test_partials_and_batch_never_take_the_last_free_worker_while_streams_are_open():
     engine, decoder = scripted_engine(workers=2)
-    engine.live_streams = 3
+    streams = open_streams(engine, 3)
     background = [engine.submit(job(f"partial-{i}", Priority.PARTIAL, f"s{i}")) for i in range(3)]
     background.append(engine.submit(job("batch", Priority.BATCH)))
     decoder.started.wait(5)
@@ -101,12 +110,14 @@ def test_partials_and_batch_never_take_the_last_free_worker_while_streams_are_op
     for f in background:
         f.result(10)
     assert decoder.order[:2] == ["partial-0", "final"]
+    streams.close()
+    assert engine.live_streams == 0
     engine.close()
 
 
 def test_batch_never_takes_the_last_free_worker_while_streams_are_open():
     engine, decoder = scripted_engine(workers=2)
-    engine.live_streams = 1
+    stream = open_streams(engine, 1)
     batch = [engine.submit(job(f"batch-{i}", Priority.BATCH)) for i in range(3)]
     decoder.started.wait(5)
     time.sleep(0.2)
@@ -116,6 +127,23 @@ def test_batch_never_takes_the_last_free_worker_while_streams_are_open():
     assert engine.load(max_age_s=0).busy == 2
     decoder.gate.set()
     final.result(10)
+    for f in batch:
+        f.result(10)
+    stream.close()
+    engine.close()
+
+
+def test_when_the_last_stream_closes_batch_takes_every_worker_again():
+    engine, decoder = scripted_engine(workers=2)
+    stream = open_streams(engine, 1)
+    batch = [engine.submit(job(f"batch-{i}", Priority.BATCH)) for i in range(3)]
+    decoder.started.wait(5)
+    time.sleep(0.2)
+    assert engine.load(max_age_s=0).busy == 1
+    stream.close()  # wakes the idle worker: nothing else would
+    time.sleep(0.2)
+    assert engine.load(max_age_s=0).busy == 2
+    decoder.gate.set()
     for f in batch:
         f.result(10)
     engine.close()
@@ -178,15 +206,31 @@ def test_a_promoted_speculation_overtakes_everything_but_finals():
     engine.close()
 
 
+class ScriptedClock:
+    """Time that passes only when a scripted decode says how long it took."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_final_decode_time_is_the_median_of_the_latest_finals():
-    engine, _ = scripted_engine()
-    now = time.monotonic()
-    # (finished, decode seconds, queued seconds, priority): slow finals long
-    # ago, then fast ones, and partials that must not count.
-    for i in range(100):
-        engine._history.append((now - 100 + i * 0.1, 1.0, 0.0, Priority.FINAL))
+    clock = ScriptedClock()
+
+    class TimedDecoder:
+        def decode(self, audio, options):
+            clock.now += float(options.prompt)  # the job says how long it takes
+            return options.prompt
+
+    engine = Engine(ScriptedRegistry(), workers=1, decoder_factory=lambda model_id: TimedDecoder(), clock=clock)
+    # Slow finals long ago, then fast speculations, and partials that must not count.
+    jobs = [DecodeJob(np.zeros(160, np.float32), DecodeOptions(prompt="1.0"), Priority.FINAL) for _ in range(100)]
     for i in range(64):
-        engine._history.append((now - 50 + i * 0.1, 0.1 + 0.001 * i, 0.0, Priority.SPECULATIVE))
-        engine._history.append((now - 50 + i * 0.1, 5.0, 0.0, Priority.PARTIAL))
+        jobs.append(DecodeJob(np.zeros(160, np.float32), DecodeOptions(prompt=f"{0.1 + 0.001 * i}"), Priority.SPECULATIVE))
+        jobs.append(DecodeJob(np.zeros(160, np.float32), DecodeOptions(prompt="5.0"), Priority.PARTIAL))
+    for j in jobs:  # one at a time, in this order
+        engine.submit(j).result(10)
     assert engine.load(max_age_s=0).final_decode_s == pytest.approx(0.132)
     engine.close()

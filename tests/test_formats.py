@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
+from gateway.core.records import Segment, Word
 from gateway.formats import to_srt, to_verbose_json, to_vtt
-from gateway.protocol import Segment, Word
 
 
 def segment(i: int, start: float, end: float, text: str, words=()) -> Segment:

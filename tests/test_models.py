@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from gateway.models import BUNDLED, ModelError, ModelIntegrityError, ModelRegistry, UnknownModelError
+from gateway.inference.models import BUNDLED, ModelError, ModelIntegrityError, ModelRegistry, UnknownModelError
 
 
 def test_whisper_1_is_the_default_and_names_resolve(registry):

@@ -8,16 +8,33 @@ cancellation and exactly-once finalisation checkable exactly.
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import numpy as np
 import pytest
 
 from gateway.audio import encode_samples
-from gateway.decoder import DecodedSegment, DecodedWord, Decoding
-from gateway.models import UnknownModelError
-from gateway.protocol import SessionOptions
-from gateway.session import SessionState, StreamSession, StreamSettings
+from gateway.core.commands import (
+    Audio,
+    Cancel,
+    Configure,
+    ConnectionLost,
+    DecodeCancelled,
+    Decoded,
+    DecodeFailed,
+    End,
+    Flush,
+    Invalid,
+    LoadReport,
+    Submit,
+)
+from gateway.core.errors import ProtocolError, SessionStateError
+from gateway.core.options import SessionOptions
+from gateway.core.session import REFUSALS, TRANSITIONS, TRIGGERS, SessionState, StreamSession
+from gateway.core.settings import StreamSettings
+from gateway.core.utterance import Utterance, UtteranceState
+from gateway.inference.models import UnknownModelError
+from gateway.inference.records import DecodedSegment, Decoding, Word
+from vad import FrameClassifier
 
 from .conftest import load_clip
 
@@ -44,7 +61,7 @@ def decoding(
 ) -> Decoding:
     words = text.split()
     step = duration / max(1, len(words))
-    decoded = tuple(DecodedWord((" " if i else " ") + w, i * step, (i + 1) * step * 0.9, 0.9) for i, w in enumerate(words))
+    decoded = tuple(Word(" " + w, i * step, (i + 1) * step * 0.9, 0.9) for i, w in enumerate(words))
     segment = DecodedSegment(0.0, duration, " " + text, tuple(range(len(words))), decoded)
     return Decoding(
         segments=(segment,) if text else (), language=language, language_probability=language_probability,
@@ -53,20 +70,77 @@ def decoding(
     )
 
 
-def make_session(**options) -> StreamSession:
-    return StreamSession(SessionOptions(model="tiny.en", **options), Catalog(), LANGS, StreamSettings())
+class DrivenSession(StreamSession):
+    """A session driven as a runner drives it, with its engine actions sorted
+    by kind so that a test can look at each (their order is checked apart)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.requests, self.cancellations, self.promotions = [], [], []
+
+    def _sort_actions(self) -> None:
+        for action in self.take_actions():
+            if isinstance(action, Submit):
+                self.requests.append(action.request)
+            elif isinstance(action, Cancel):
+                self.cancellations.append(action.request_id)
+            else:
+                self.promotions.append(action.request_id)
+
+    def take_requests(self):
+        self._sort_actions()
+        out, self.requests = self.requests, []
+        return out
+
+    def take_cancellations(self):
+        self._sort_actions()
+        out, self.cancellations = self.cancellations, []
+        return out
+
+    def take_promotions(self):
+        self._sort_actions()
+        out, self.promotions = self.promotions, []
+        return out
+
+    def decoded(self, request_id, result, error=None):
+        if error is not None:
+            self.handle(DecodeFailed(request_id, error))
+        elif result is None:
+            self.handle(DecodeCancelled(request_id))
+        else:
+            self.handle(Decoded(request_id, result))
+
+
+class Deafenable:
+    """webrtcvad, unless deafened: then every frame is non-speech. Lets a test
+    play loud sound that the VAD calls non-speech without depending on
+    webrtcvad's mood."""
+
+    def __init__(self, config):
+        self.vad = FrameClassifier(config.aggressiveness, config.sample_rate, config.frame_ms)
+        self.frame_samples = self.vad.frame_samples
+        self.deaf = False
+
+    def is_speech(self, frame) -> bool:
+        return False if self.deaf else self.vad.is_speech(frame)
+
+
+def make_session(classifier_factory=None, **options) -> DrivenSession:
+    return DrivenSession(
+        SessionOptions(model="tiny.en", **options), Catalog(), LANGS, StreamSettings(), classifier_factory=classifier_factory
+    )
 
 
 def feed(session: StreamSession, samples: np.ndarray, chunk: int = 1600, encoding: str = "pcm_s16le") -> None:
     for i in range(0, len(samples), chunk):
-        session.receive_audio(encode_samples(samples[i : i + chunk], encoding))
+        session.handle(Audio(encode_samples(samples[i : i + chunk], encoding)))
 
 
 def silence(seconds: float) -> np.ndarray:
     return np.zeros(int(seconds * SR), np.float32)
 
 
-def answer_all(session: StreamSession, text_for=lambda r: "hello world") -> list:
+def answer_all(session: DrivenSession, text_for=lambda r: "hello world") -> list:
     """Answer every outstanding request (repeatedly), return the requests seen."""
     seen = []
     while True:
@@ -99,7 +173,7 @@ def test_speech_silence_speech_gives_two_finals_exactly_once():
     speech = load_clip("ds-arctic-a0024")
     feed(session, np.concatenate([speech, silence(2.0), speech, silence(1.0)]))
     requests = answer_all(session, lambda r: "it was my reports")
-    session.end()
+    session.handle(End())
     requests += answer_all(session)
     events = session.take_events()
     assert types(events).count("speech.started") == 2
@@ -183,7 +257,7 @@ def _partials_then_end(session, hypotheses):
                 prefixes.append(r.job.options.prefix)
                 session.decoded(r.id, decoding(next(answers, hypotheses[-1]), (i + 1600) / SR))
         stables += [e.stable_text for e in session.take_events() if e.type == "transcript.partial"]
-    session.end()
+    session.handle(End())
     return prefixes, stables
 
 
@@ -244,7 +318,7 @@ def test_backpressure_while_finals_are_pending():
 def test_connection_lost_finalises_what_was_received():
     session = make_session()
     feed(session, load_clip("ds-arctic-a0024"))
-    session.connection_lost()
+    session.handle(ConnectionLost())
     assert session.detached and session.state is SessionState.CLOSING
     answer_all(session, lambda r: "kept anyway")
     events = session.take_events()
@@ -255,7 +329,7 @@ def test_connection_lost_finalises_what_was_received():
 def test_a_failed_decode_reports_and_still_closes_the_segment():
     session = make_session()
     feed(session, load_clip("ds-arctic-a0024"))
-    session.end()
+    session.handle(End())
     for r in session.take_requests():
         if r.kind == "final":
             session.decoded(r.id, None, "model exploded")
@@ -273,7 +347,7 @@ def test_a_failed_decode_reports_and_still_closes_the_segment():
 def test_non_speech_decodes_become_empty_finals():
     session = make_session()
     feed(session, load_clip("ds-arctic-a0024"))
-    session.end()
+    session.handle(End())
     for r in session.take_requests():
         session.decoded(r.id, decoding("Thank you.", 1.0, is_speech=False))
     events = session.take_events()
@@ -285,38 +359,93 @@ def test_non_speech_decodes_become_empty_finals():
 def test_bad_input_errors_leave_the_session_usable():
     session = make_session()
     session.take_events()
-    session.receive_audio(b"\x00")
-    session.receive_text("nope")
-    session.receive_text(json.dumps({"type": "jump"}))
+    session.handle(Audio(b"\x00"))
+    session.handle(Invalid(ProtocolError("invalid_message", "not JSON")))
+    assert session.state is SessionState.CONFIGURING  # bad audio is not audio
     errors = session.take_events()
-    assert [(e.code, e.fatal) for e in errors] == [("invalid_audio", False), ("invalid_message", False), ("invalid_message", False)]
+    assert [(e.code, e.fatal) for e in errors] == [("invalid_audio", False), ("invalid_message", False)]
     feed(session, load_clip("ds-arctic-a0024"))
-    session.receive_text(json.dumps({"type": "session.update", "session": {"endpoint_ms": 900}}))
+    assert session.state is SessionState.STREAMING
+    session.handle(Configure({"endpoint_ms": 900}))
     assert [e.code for e in session.take_events() if e.type == "error"] == ["invalid_state"]
     assert session.options.endpoint_ms == 500
-    session.end()
-    session.receive_audio(encode_samples(silence(0.1), "pcm_s16le"))
-    assert [e.code for e in session.take_events() if e.type == "error"] == ["invalid_state"]
+    session.handle(End())
+    for late in (Audio(encode_samples(silence(0.1), "pcm_s16le")), Flush(), End(), Configure({})):
+        session.handle(late)
+        assert [e.code for e in session.take_events() if e.type == "error"] == ["invalid_state"], late
+
+
+def test_an_update_before_audio_applies_and_is_confirmed():
+    session = make_session()
+    session.take_events()
+    session.handle(Configure({"endpoint_ms": "900", "language": "EN"}))
+    [updated] = session.take_events()
+    assert updated.type == "session.updated" and updated.session["endpoint_ms"] == 900
+    assert session.options.language == "en" and session.state is SessionState.CONFIGURING
 
 
 def test_invalid_update_before_audio_is_fatal():
     session = make_session()
     session.take_events()
-    session.receive_text(json.dumps({"type": "session.update", "session": {"sample_rate": 12345}}))
+    session.handle(Configure({"sample_rate": 12345}))
     [error] = session.take_events()
     assert error.code == "invalid_config" and error.fatal and "12345" in error.message
     assert session.state is SessionState.CLOSED
 
 
-def test_english_only_model_refuses_other_languages_and_translation():
-    from gateway.protocol import ProtocolError
+def test_a_closed_session_takes_only_engine_results():
+    session = make_session()
+    session.handle(End())
+    assert session.state is SessionState.CLOSED and types(session.take_events())[-1] == "session.closed"
+    session.handle(DecodeCancelled(99))  # a late result: nothing happens
+    session.handle(ConnectionLost())
+    assert session.take_events() == []
+    with pytest.raises(SessionStateError, match="closed"):
+        session.handle(Audio(b"\x00\x00"))
 
+
+def test_every_client_command_in_every_open_state_is_either_a_move_or_a_refusal():
+    open_states = [s for s in SessionState if s is not SessionState.CLOSED]
+    for state in open_states:
+        for trigger in TRIGGERS.values():
+            assert ((state, trigger) in TRANSITIONS) != ((state, trigger) in REFUSALS), (state, trigger)
+
+
+def test_an_utterance_refuses_a_move_its_state_does_not_allow():
+    u = Utterance(0, 0)
+    u.move("speculate")
+    u.move("withdrawn")
+    u.move("ended")
+    assert u.state is UtteranceState.FINAL_PENDING
+    with pytest.raises(SessionStateError, match="final pending"):
+        u.move("speculate")
+    u.move("emitted")
+    with pytest.raises(SessionStateError):
+        u.move("emitted")
+
+
+def test_a_request_is_submitted_before_it_is_cancelled():
+    session = make_session(endpoint_ms=800)
+    speech = load_clip("ds-arctic-a0024")
+    a, b = speech_bounds_samples(speech)
+    feed(session, np.concatenate([speech[a:b], silence(0.45)]), chunk=480)
+    seen: dict[int, list[str]] = {}
+    feed(session, speech[a : a + SR // 2], chunk=480)  # the speaker goes on: the speculation is void
+    for action in session.take_actions():
+        rid = action.request.id if isinstance(action, Submit) else action.request_id
+        seen.setdefault(rid, []).append(type(action).__name__)
+    cancelled = [rid for rid, kinds in seen.items() if "Cancel" in kinds]
+    assert cancelled and all(seen[rid] == ["Submit", "Cancel"] for rid in cancelled), seen
+
+
+def test_english_only_model_refuses_other_languages_and_translation():
     with pytest.raises(ProtocolError, match="English-only"):
         make_session(language="de")
     with pytest.raises(ProtocolError, match="translate"):
         make_session(task="translate")
     with pytest.raises(ProtocolError, match="available models"):
         StreamSession(SessionOptions(model="nope"), Catalog(), LANGS)
+    assert StreamSession(SessionOptions(model="base", language="de", task="translate"), Catalog(), LANGS)
 
 
 @pytest.mark.parametrize("rate, encoding", [(48000, "pcm_f32le"), (8000, "mulaw"), (22050, "pcm_s16le")])
@@ -328,7 +457,7 @@ def test_times_are_sample_counts_at_any_rate_and_encoding(rate, encoding):
     resampled = soxr.resample(audio, SR, rate).astype(np.float32)
     session = make_session(sample_rate=rate, encoding=encoding)
     feed(session, resampled, chunk=rate // 10, encoding=encoding)
-    session.end()
+    session.handle(End())
     answer_all(session, lambda r: "it was my reports")
     events = session.take_events()
     [started] = [e for e in events if e.type == "speech.started"]
@@ -341,7 +470,7 @@ def test_times_are_sample_counts_at_any_rate_and_encoding(rate, encoding):
 def test_under_pressure_the_session_spaces_its_partials():
     def partial_ends(pressure: float) -> tuple[list[int], int]:
         session = make_session(endpoint_ms=900)
-        session.set_load(pressure)
+        session.handle(LoadReport(pressure))
         speech = load_clip("lhotse-libri-2412-153948-0000")[: 6 * SR]
         ends, finals = [], 0
         for i in range(0, len(speech), 480):
@@ -364,27 +493,36 @@ def test_under_pressure_the_session_spaces_its_partials():
     assert min(gaps(relaxed)) >= 400 * SR // 1000 and min(gaps(pressed)) >= 1200 * SR // 1000
     assert len(pressed) < len(relaxed)
 
-def _speculate_then_loud_tail(session):
+def _speculate_then_loud_tail(session, classifiers):
     speculative = speculate(session, "it was my reports", pause_s=0.35)
     speech = load_clip("ds-arctic-a0024")
     a, _ = speech_bounds_samples(speech)
-    # Loud sound (-10 dB) that this VAD calls non-speech; the classifier is
-    # stubbed so the test does not depend on webrtcvad's mood.
-    session._segmenter._classifier.is_speech = lambda frame: False
+    # Loud sound (-10 dB) that this VAD calls non-speech.
+    classifiers[-1].deaf = True
     feed(session, np.concatenate([speech[a : a + SR // 2] * 0.3, silence(0.6)]), chunk=480)
     assert session.take_cancellations() == []
     assert session.take_promotions() == [speculative.id]
     return speculative
 
 
+def deafenable_session(**options):
+    classifiers = []
+
+    def factory(config):
+        classifiers.append(Deafenable(config))
+        return classifiers[-1]
+
+    return make_session(classifier_factory=factory, **options), classifiers
+
+
 def test_a_speculation_whose_words_run_into_its_end_is_decoded_again():
-    session = make_session(endpoint_ms=600)
-    speculative = _speculate_then_loud_tail(session)
+    session, classifiers = deafenable_session(endpoint_ms=600)
+    speculative = _speculate_then_loud_tail(session, classifiers)
     duration = len(speculative.job.audio) / SR
     cut_short = decoding("it was my reports from the", duration)
     words = cut_short.segments[0].words
     last = words[-1]
-    running = words[:-1] + (DecodedWord(last.word, last.start, duration - 0.05, 0.5),)
+    running = words[:-1] + (Word(last.word, last.start, duration - 0.05, 0.5),)
     segment = cut_short.segments[0]
     cut_short = dataclasses.replace(cut_short, segments=(dataclasses.replace(segment, words=running),))
     session.decoded(speculative.id, cut_short)
@@ -397,8 +535,8 @@ def test_a_speculation_whose_words_run_into_its_end_is_decoded_again():
 
 
 def test_a_speculation_followed_by_a_breath_stands():
-    session = make_session(endpoint_ms=600)
-    speculative = _speculate_then_loud_tail(session)
+    session, classifiers = deafenable_session(endpoint_ms=600)
+    speculative = _speculate_then_loud_tail(session, classifiers)
     session.decoded(speculative.id, decoding("it was my reports", len(speculative.job.audio) / SR))
     assert session.take_cancellations() == [] and not session.take_requests()
     assert final_texts(session) == ["it was my reports"]
@@ -425,7 +563,7 @@ def test_a_speculation_still_running_at_the_endpoint_is_promoted():
 
 
 def test_a_partial_fixes_the_language_only_when_its_detection_is_sure():
-    session = StreamSession(SessionOptions(model="base"), Catalog(), LANGS, StreamSettings())
+    session = DrivenSession(SessionOptions(model="base"), Catalog(), LANGS, StreamSettings())
     speech = np.tile(load_clip("wlk-libri-7902-96591-0000"), 2)  # 4 s of speech
     languages = []
     for i in range(0, len(speech), 480):

@@ -156,7 +156,6 @@ def test_end_without_speech_closes_cleanly(server):
 
 def _metric(server, name: str, **labels) -> float:
     import httpx
-
     from prometheus_client.parser import text_string_to_metric_families
 
     body = httpx.get(f"{server.http}/metrics").text
@@ -213,7 +212,8 @@ def test_mulaw_8khz_stream(server, registry):
     )
     assert result.events[0]["session"]["encoding"] == "mulaw"
     # The yardstick: offline decoding of the same telephone-band audio.
-    from gateway.audio import decode_samples, encode_samples as encode
+    from gateway.audio import decode_samples
+    from gateway.audio import encode_samples as encode
 
     heard = soxr.resample(decode_samples(encode(narrowband, "mulaw"), "mulaw"), 8000, 16000)
     segments, _ = registry.get("tiny.en").transcribe(heard, beam_size=5)

@@ -6,9 +6,10 @@ into ``SpeechStart`` / ``SpeechEnd`` events on the stream's sample clock.
 """
 
 from vad.detector import FrameClassifier
-from vad.segmenter import Segmenter, SegmenterConfig, SegmentEvent, SpeechEnd, SpeechStart
+from vad.segmenter import Classifier, Segmenter, SegmenterConfig, SegmentEvent, SpeechEnd, SpeechStart
 
 __all__ = [
+    "Classifier",
     "FrameClassifier",
     "SegmentEvent",
     "Segmenter",

@@ -34,7 +34,7 @@ import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from typing import NamedTuple, TypeAlias
+from typing import NamedTuple, Protocol, TypeAlias
 
 import numpy as np
 
@@ -197,6 +197,14 @@ class _Utterance:
         return speech_end, _Utterance(cut, after)
 
 
+class Classifier(Protocol):
+    """Judges one frame at a time, in stream order (``FrameClassifier`` is webrtcvad)."""
+
+    frame_samples: int
+
+    def is_speech(self, frame: np.ndarray) -> bool: ...
+
+
 class Segmenter:
     """Voice activity segmentation of one mono stream.
 
@@ -209,9 +217,16 @@ class Segmenter:
             ...
     """
 
-    def __init__(self, config: SegmenterConfig = SegmenterConfig()) -> None:
+    def __init__(self, config: SegmenterConfig = SegmenterConfig(), classifier: Classifier | None = None) -> None:
+        """``classifier`` judges the frames (default: webrtcvad at the
+        config's aggressiveness); it must take frames of the config's size."""
         self._config = config
-        self._classifier = FrameClassifier(config.aggressiveness, config.sample_rate, config.frame_ms)
+        self._classifier = classifier or FrameClassifier(config.aggressiveness, config.sample_rate, config.frame_ms)
+        if self._classifier.frame_samples != config.sample_rate * config.frame_ms // 1000:
+            raise ValueError(
+                f"the classifier takes frames of {self._classifier.frame_samples} samples; "
+                f"{config.frame_ms} ms at {config.sample_rate} Hz are {config.sample_rate * config.frame_ms // 1000}"
+            )
         self._frame_samples = self._classifier.frame_samples
         samples_per_ms = config.sample_rate // 1000
         self._window_frames = math.ceil(config.onset_window_ms / config.frame_ms)

@@ -23,43 +23,36 @@ the same engine as the server; async adapters wrap the futures.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from enum import IntEnum
+from typing import Protocol
 
 import numpy as np
 
-from .decoder import DecodeOptions, Decoding, WhisperDecoder
+from .decoder import WhisperDecoder
+from .jobs import DecodeJob, Priority
 from .models import ModelRegistry
+from .records import DecodeOptions, Decoding
 
 log = logging.getLogger(__name__)
 
 
-class Priority(IntEnum):
-    FINAL = 0
-    SPECULATIVE = 1  # a final started before its endpoint; promoted when confirmed
-    PARTIAL = 2
-    BATCH = 3
+class Decoder(Protocol):
+    """What the engine needs of a model: decode one piece of audio."""
 
-    @property
-    def background(self) -> bool:
-        """Work that must leave a worker free for finals."""
-        return self >= Priority.PARTIAL
+    def decode(self, audio: np.ndarray, options: DecodeOptions) -> Decoding: ...
 
 
-@dataclass
-class DecodeJob:
-    audio: np.ndarray  # float32 mono 16 kHz, at most 30 s
-    options: DecodeOptions
-    priority: Priority
-    model: str | None = None  # None: the server's default model
-    stream: str | None = None  # partials of one stream replace each other
+DecoderFactory = Callable[[str], Decoder]  # canonical model id -> decoder
+Observer = Callable[[str, float, float, Decoding | None], None]  # kind, queued s, decode s, result
 
 
 @dataclass(order=True)
@@ -102,11 +95,23 @@ class EngineClosed(RuntimeError):
 
 
 class Engine:
-    def __init__(self, registry: ModelRegistry, workers: int | None = None, observer=None):
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        workers: int | None = None,
+        observer: Observer | None = None,
+        decoder_factory: DecoderFactory | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        """``decoder_factory`` makes the decoder of a model id (default: a
+        ``WhisperDecoder`` over the registry's loaded model); ``clock`` times
+        the queue and the decodes (tests pass a scripted one)."""
         self.registry = registry
         self.workers = workers or registry.settings.workers
-        self.live_streams = 0  # set by the server; batch yields a worker to them
-        self._observer = observer  # callable(kind, queued_s, decode_s, decoding)
+        self._live_streams = 0  # leases held by open live streams
+        self._observer = observer
+        self._decoder_factory = decoder_factory or (lambda model_id: WhisperDecoder(registry.get(model_id)))
+        self._clock = clock
         self._heap: list[_Entry] = []
         self._seq = itertools.count()
         self._pending_partial: dict[str, _Entry] = {}
@@ -114,7 +119,7 @@ class Engine:
         self._closed = False
         self._busy = 0
         self._busy_background = 0  # partials and batch running
-        self._decoders: dict[str, WhisperDecoder] = {}
+        self._decoders: dict[str, Decoder] = {}
         self._decoders_lock = threading.Lock()
         # (finished, decode seconds, queued seconds, priority) of recent jobs
         self._history: deque[tuple[float, float, float, int]] = deque(maxlen=2048)
@@ -126,6 +131,24 @@ class Engine:
         for t in self._threads:
             t.start()
 
+    # -- live streams -------------------------------------------------------
+    @contextlib.contextmanager
+    def stream_lease(self) -> Iterator[None]:
+        """Held by every open live stream for its lifetime: while one is
+        held, partials and batch leave a worker free for finals."""
+        with self._cond:
+            self._live_streams += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._live_streams -= 1
+                self._cond.notify_all()  # background work may take every worker again
+
+    @property
+    def live_streams(self) -> int:
+        return self._live_streams
+
     # -- submitting -------------------------------------------------------
     def submit(self, job: DecodeJob) -> Future:
         """Queue a job; the future resolves to a ``Decoding``."""
@@ -133,7 +156,7 @@ class Engine:
         with self._cond:
             if self._closed:
                 raise EngineClosed("the engine is shut down")
-            entry = _Entry(int(job.priority), next(self._seq), job, future, time.monotonic())
+            entry = _Entry(int(job.priority), next(self._seq), job, future, self._clock())
             if job.priority == Priority.PARTIAL and job.stream is not None:
                 older = self._pending_partial.pop(job.stream, None)
                 if older is not None:
@@ -146,7 +169,7 @@ class Engine:
     @property
     def max_background_workers(self) -> int:
         """Workers partials and batch may hold: one stays free for finals."""
-        return max(1, self.workers - 1) if self.live_streams else self.workers
+        return max(1, self.workers - 1) if self._live_streams else self.workers
 
     def _background_may_start(self) -> bool:
         """Partials and batch take idle time only: while live streams are
@@ -155,7 +178,7 @@ class Engine:
         half the decode time and finals took 0.46 s instead of 0.38 s)."""
         if self._busy_background >= self.max_background_workers:
             return False
-        return not (self.live_streams and self._busy > self._busy_background)
+        return not (self._live_streams and self._busy > self._busy_background)
 
     def promote(self, future: Future, priority: Priority = Priority.FINAL) -> None:
         """Move a job still waiting in the queue up to ``priority``."""
@@ -173,14 +196,14 @@ class Engine:
         """Submit and wait (for callers that are threads themselves)."""
         return self.submit(job).result()
 
-    def decoder(self, model: str | None) -> WhisperDecoder:
+    def decoder(self, model: str | None) -> Decoder:
         model_id = self.registry.resolve(model)
         decoder = self._decoders.get(model_id)
         if decoder is None:
             with self._decoders_lock:
                 decoder = self._decoders.get(model_id)
                 if decoder is None:
-                    decoder = WhisperDecoder(self.registry.get(model_id))
+                    decoder = self._decoder_factory(model_id)
                     self._decoders[model_id] = decoder
         return decoder
 
@@ -202,8 +225,9 @@ class Engine:
                     entry = heapq.heappop(self._heap)
                     break
                 if entry is not None:
-                    if self._pending_partial.get(entry.job.stream) is entry:
-                        del self._pending_partial[entry.job.stream]
+                    stream = entry.job.stream
+                    if stream is not None and self._pending_partial.get(stream) is entry:
+                        del self._pending_partial[stream]
                     if not entry.future.set_running_or_notify_cancel():
                         continue
                     self._busy += 1
@@ -216,7 +240,7 @@ class Engine:
 
     def _work(self) -> None:
         while (entry := self._next()) is not None:
-            started = time.monotonic()
+            started = self._clock()
             try:
                 decoding = self.decoder(entry.job.model).decode(entry.job.audio, entry.job.options)
             except BaseException as exc:  # reported to the submitter, never lost
@@ -225,7 +249,7 @@ class Engine:
                 decoding = None
             else:
                 entry.future.set_result(decoding)
-            finished = time.monotonic()
+            finished = self._clock()
             if decoding is not None and log.isEnabledFor(logging.DEBUG):
                 log.debug(
                     "%s %.2fs audio: %s window, %d attempt(s), waited %.3fs, took %.3fs",
@@ -244,7 +268,7 @@ class Engine:
     # -- state ------------------------------------------------------------
     def load(self, window_s: float = 10.0, max_age_s: float = 0.25) -> EngineLoad:
         """Recent load; cached for ``max_age_s`` since every stream asks often."""
-        now = time.monotonic()
+        now = self._clock()
         cached = self._load_cache
         if cached is not None and now - cached[0] < max_age_s and cached[1] == window_s:
             return cached[2]

@@ -2,35 +2,35 @@
 
 Declarative on purpose: the request form is one pydantic model, so bad
 fields get FastAPI's 422 validation body naming the field; the work itself is
-``gateway.batch`` on the shared engine.
+``gateway.files`` on the shared engine.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, File, Form, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import formats, metrics
-from .audio import AudioDecodeError, decode_file
-from .batch import BatchInputError, BatchRequest, transcribe_async
-from .config import ServerConfig
-from .engine import Engine
-from .models import ModelError, ModelRegistry, UnknownModelError, all_languages
+from gateway import formats
+from gateway.audio import AudioDecodeError, decode_file
+from gateway.config import ServerConfig
+from gateway.core.languages import english_only_refusal, normalise_language
+from gateway.files.transcription import BatchInputError, BatchRequest, transcribe_async
+from gateway.inference.engine import Engine
+from gateway.inference.models import ModelError, ModelInfo, ModelRegistry, UnknownModelError, all_languages
+
+from . import observability as metrics
+from .errors import openai_error
+from .limits import UploadLimit, too_large
 
 LANGUAGES = frozenset(all_languages())
 
 
 def _known_language(value: str | None) -> str | None:
-    if value in (None, ""):
-        return None
-    if value.lower() not in LANGUAGES:
-        raise ValueError(f"{value!r} is not an ISO-639-1 language code Whisper knows (e.g. en, de, es)")
-    return value.lower()
+    return normalise_language(value, LANGUAGES)
 
 
 class TranscriptionForm(BaseModel):
@@ -60,71 +60,9 @@ FormFields = Annotated[TranscriptionForm, Form()]
 AudioFile = Annotated[UploadFile, File(description="The audio file: any format FFmpeg decodes")]
 
 
-def _error(status: int, message: str, param: str | None = None, code: str | None = None, **extra) -> JSONResponse:
+def _error(status: int, message: str, param: str | None = None, code: str | None = None, **extra: Any) -> JSONResponse:
     metrics.batch_requests.labels(str(status)).inc()
-    body = {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code, **extra}}
-    return JSONResponse(body, status_code=status)
-
-
-class UploadLimit:
-    """413 for a body larger than the configured upload size.
-
-    A declared Content-Length over the limit is refused before the body is
-    read; a body without one (chunked) is counted as it arrives. FastAPI turns
-    any error raised while it parses a form into a 400 ("error parsing the
-    body"), so the refusal is made here, on the way out: once the limit is
-    crossed, whatever response the app starts is replaced by the 413.
-    """
-
-    def __init__(self, app: ASGIApp, max_bytes: int):
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not (scope["type"] == "http" and scope["method"] == "POST" and "/audio/" in scope["path"]):
-            await self.app(scope, receive, send)
-            return
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await _too_large(self.max_bytes)(scope, receive, send)
-            return
-        seen = 0
-        exceeded = refused = False
-
-        async def counted() -> Message:
-            nonlocal seen, exceeded
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    exceeded = True
-                    raise _TooLarge()
-            return message
-
-        async def refuse() -> None:
-            nonlocal refused
-            if not refused:
-                refused = True
-                await _too_large(self.max_bytes)(scope, receive, send)
-
-        async def guarded(message: Message) -> None:
-            if not exceeded:
-                await send(message)
-            elif message["type"] == "http.response.start":
-                await refuse()  # the app's own answer to the aborted body is dropped
-
-        try:
-            await self.app(scope, counted, guarded)
-        except _TooLarge:
-            await refuse()
-
-
-class _TooLarge(Exception):
-    pass
-
-
-def _too_large(max_bytes: int) -> JSONResponse:
-    return _error(413, f"the upload is larger than the limit of {max_bytes / 1e6:g} MB", "file", "file_too_large")
+    return openai_error(status, message, param, code, **extra)
 
 
 def install_batch_routes(app: FastAPI, engine: Engine, registry: ModelRegistry, config: ServerConfig) -> None:
@@ -136,12 +74,12 @@ def install_batch_routes(app: FastAPI, engine: Engine, registry: ModelRegistry, 
             model_id = registry.resolve(form.model)
         except UnknownModelError as exc:
             return _error(404, str(exc), "model", "model_not_found", available=exc.available)
-        if registry.is_multilingual(model_id) is False and (task == "translate" or form.language not in (None, "en")):
-            what = "translate" if task == "translate" else f"transcribe language {form.language!r}"
-            return _error(400, f"model {form.model!r} is English-only and cannot {what}; use a multilingual model such as base", "model")
+        refusal = english_only_refusal(form.model, registry.is_multilingual(model_id), form.language, task)
+        if refusal is not None:
+            return _error(400, refusal, "model")
         data = await file.read()
         if len(data) > max_bytes:
-            return _too_large(max_bytes)
+            return too_large(max_bytes)
         if not data:
             return _error(400, "the uploaded file is empty", "file", "empty_file")
         loop = asyncio.get_running_loop()
@@ -196,7 +134,7 @@ def install_batch_routes(app: FastAPI, engine: Engine, registry: ModelRegistry, 
         }
 
 
-def _model_entry(m) -> dict:
+def _model_entry(m: ModelInfo) -> dict[str, Any]:
     return {
         "id": m.id,
         "object": "model",

@@ -3,29 +3,30 @@
 faster-whisper's ``transcribe`` always runs the encoder on a 30 s window, so a
 2 s partial costs as much as a 30 s file. Here the encoder sees only the audio
 plus ``padding_s`` of silence (CTranslate2 accepts fewer than 3000 mel frames),
-which is several times cheaper. A short window can make the decoder loop
-("ask not to ask not to ..."), so every result passes guards (token budget
+which is several times cheaper. A short window can make the decoder loop, so
+every result passes the guards of ``gateway.inference.guards`` (token budget
 tied to the duration, repetition and compression checks) and a result that
 looks wrong is decoded again on the full 30 s window, then with temperature
 fallback as Whisper does.
 
-Non-speech guard: a result with a high no-speech probability and a low average
-log-probability, or a stock phrase ("you", "Thank you.") said with a high
-no-speech probability, is judged not speech and comes back with
-``is_speech=False``. Thresholds were set on the shared clips: Whisper's own
-pair (0.6, -1.0) let "you" over silence through (0.99, -0.81); real speech
-never had both no-speech > 0.6 and log-prob < -0.7 with tiny.en or base.
+A result with a high no-speech probability and a low average log-probability,
+or a stock phrase said with a high no-speech probability, is judged not
+speech and comes back with ``is_speech=False``.
 
-This module does model work only; scheduling belongs to ``gateway.engine``.
+This module does model work only; scheduling belongs to
+``gateway.inference.engine``.
 """
 
 from __future__ import annotations
 
 import math
-import zlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+
+from .guards import HALLUCINATION_NO_SPEECH, compression_ratio, is_repetition_loop, is_stock_phrase, trim_repetition
+from .records import DecodedSegment, DecodeOptions, Decoding, Word
 
 SAMPLE_RATE = 16000
 HOP = 160  # samples per mel frame
@@ -33,81 +34,6 @@ WINDOW_FRAMES = 3000  # Whisper's 30 s window
 MAX_TOKENS = 448  # Whisper's decoder context
 PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
-
-
-@dataclass(frozen=True)
-class DecodeOptions:
-    language: str | None = None  # None: detect from this audio
-    task: str = "transcribe"  # or "translate"
-    prompt: str | None = None  # context: user prompt and/or previous text
-    prefix: str | None = None  # text the hypothesis must start with
-    beam_size: int = 5
-    temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-    word_timestamps: bool = True
-    segment_timestamps: bool = False  # split into sentence segments (batch)
-    short_window: bool = True
-    # The short window holds the audio plus padding, and at least this much.
-    # Measured on the shared English clips (python -m bench.window): with
-    # only audio + 2 s, 9 of 26 greedy decodes looped; a 10 s minimum cost
-    # 0.6 WER points against the full window (tiny.en and base), 15 s at most
-    # 0.3, for half the encoder time. Partials use 10 s, finals 15 s.
-    min_window_s: float = 15.0
-    # False for partials: one cheap attempt; a looping result is trimmed to
-    # its first copy instead of being decoded again.
-    fallback: bool = True
-    # Greedy partials of base, after a long context, sometimes go through
-    # the lone-space token and then a word piece ("disdain nd the tillage",
-    # "from ndou"); real text never needs it mid-sentence. Partials suppress
-    # it; beam-5 finals were not seen doing this and keep Whisper's rules.
-    suppress_lone_space: bool = False
-    no_speech_threshold: float = 0.6
-    log_prob_threshold: float = -1.0  # below: decode again (Whisper's fallback rule)
-    silence_log_prob_threshold: float = -0.7  # with no_speech_threshold: not speech
-    compression_ratio_threshold: float = 2.4
-
-
-@dataclass(frozen=True)
-class DecodedWord:
-    word: str
-    start: float
-    end: float
-    probability: float
-
-
-@dataclass(frozen=True)
-class DecodedSegment:
-    start: float  # seconds from the start of the decoded audio
-    end: float
-    text: str
-    tokens: tuple[int, ...]
-    words: tuple[DecodedWord, ...] = ()
-
-
-@dataclass(frozen=True)
-class Decoding:
-    segments: tuple[DecodedSegment, ...]
-    language: str
-    language_probability: float
-    avg_logprob: float
-    compression_ratio: float
-    no_speech_prob: float
-    temperature: float
-    is_speech: bool
-    window: str  # "short" or "full": which encoder window produced it
-    duration: float
-    attempts: int = 1
-
-    @property
-    def text(self) -> str:
-        return "".join(s.text for s in self.segments).strip()
-
-    @property
-    def tokens(self) -> tuple[int, ...]:
-        return tuple(t for s in self.segments for t in s.tokens)
-
-    @property
-    def words(self) -> tuple[DecodedWord, ...]:
-        return tuple(w for s in self.segments for w in s.words)
 
 
 @dataclass
@@ -133,63 +59,6 @@ class _Attempt:
         # live finals over a second, so below 2 s only a broken decode counts.
         unsure = self.avg_logprob < o.log_prob_threshold and duration >= 2.0
         return self.truncated or self.looping or self.compression_ratio > o.compression_ratio_threshold or unsure
-
-
-# What Whisper says over noise, breathing or silence (tiny.en and base on
-# silence, hum, tones, clicks and noise said "you", "I'm", "Okay.", "Yeah.").
-# Said with a no-speech probability above this, they are judged not speech.
-STOCK_PHRASES = frozenset(
-    "you|thank you|thanks|thank you for watching|thanks for watching|bye|okay|ok|yeah|so|oh|uh|um|hmm|i'm|i".split("|")
-)
-HALLUCINATION_NO_SPEECH = 0.5
-
-
-def is_stock_phrase(text: str) -> bool:
-    words = "".join(c if c.isalnum() or c in " '" else " " for c in text.lower()).split()
-    return " ".join(words) in STOCK_PHRASES
-
-
-def compression_ratio(text: str) -> float:
-    data = text.encode("utf-8")
-    return len(data) / len(zlib.compress(data)) if data else 0.0
-
-
-def is_repetition_loop(words: list[str]) -> bool:
-    """True when the text ends in a loop a short window can cause.
-
-    Real speech repeats single words ("words words words words"), so only
-    phrases count: a block of 3+ words repeated 3 times in a row, or a block
-    of 4+ words said twice in a row at the very end.
-    """
-    words = [w.strip(".,!?;:\"'").lower() for w in words]
-    n = len(words)
-    for size in range(3, n // 3 + 1):
-        for start in range(0, n - 3 * size + 1):
-            block = words[start : start + size]
-            if block == words[start + size : start + 2 * size] == words[
-                start + 2 * size : start + 3 * size
-            ]:
-                return True
-    for size in range(4, n // 2 + 1):
-        if words[n - 2 * size : n - size] == words[n - size :]:
-            return True
-    return False
-
-
-def trim_repetition(words: list[str]) -> list[str]:
-    """The words up to the end of the first copy of a block that then repeats to the end."""
-    n = len(words)
-    key = [w.strip(".,!?;:\"'").lower() for w in words]
-    for start in range(n):
-        for size in range(1, (n - start) // 2 + 1):
-            block = key[start : start + size]
-            rest = key[start + size :]
-            if rest[:size] == block and all(
-                rest[i] == block[i % size] or (i == len(rest) - 1 and block[i % size].startswith(rest[i]))
-                for i in range(len(rest))
-            ):  # copies to the end, the last one possibly cut short
-                return words[: start + size]
-    return words
 
 
 class WhisperDecoder:
@@ -225,7 +94,7 @@ class WhisperDecoder:
                 encoded[window] = self._encode(audio, window, options.min_window_s)
             if language is None:
                 language, language_probability = self._detect_language(encoded[window])
-            tokenizer = self._tokenizer(language, options.task)
+            tokenizer = self.tokenizer(language, options.task)
             attempt = self._generate(
                 encoded[window], tokenizer, options, temperature, window, duration
             )
@@ -237,7 +106,8 @@ class WhisperDecoder:
             sane = [a for a in attempts if not (a.looping or a.truncated)]
             chosen = max(sane or attempts, key=lambda a: a.avg_logprob)
 
-        tokenizer = self._tokenizer(language, options.task)
+        assert language is not None  # detected on the first attempt
+        tokenizer = self.tokenizer(language, options.task)
         if not options.fallback and chosen.looks_wrong(options, duration) and not chosen.is_silence(options):
             text = " ".join(trim_repetition(tokenizer.decode(chosen.tokens).split()))
             chosen.tokens = tokenizer.encode(" " + text) if text else []
@@ -292,7 +162,8 @@ class WhisperDecoder:
         token, probability = self.model.model.detect_language(encoder_output)[0][0]
         return token[2:-2], probability
 
-    def _tokenizer(self, language: str, task: str):
+    def tokenizer(self, language: str, task: str) -> Any:
+        """faster-whisper's tokenizer for a language and task (cached)."""
         from faster_whisper.tokenizer import Tokenizer
 
         key = (language, task)
@@ -415,7 +286,7 @@ class WhisperDecoder:
         limit = content_frames * HOP / SAMPLE_RATE
         for s in segments:
             s["words"] = [
-                DecodedWord(
+                Word(
                     word=w["word"],
                     start=round(min(w["start"], limit), 3),
                     end=round(min(max(w["end"], w["start"]), limit), 3),

@@ -1,4 +1,4 @@
-"""The file transcription plan without a model: chunking, skipped-speech repair, joining, both drivers."""
+"""Whole-file transcription without a model: chunking, skipped-speech repair, joining, both drivers."""
 
 from __future__ import annotations
 
@@ -8,17 +8,9 @@ from concurrent.futures import Future
 import numpy as np
 import pytest
 
-from gateway.batch import (
-    BatchInputError,
-    BatchRequest,
-    FileTranscription,
-    SpeechRegion,
-    _subtract,
-    plan_chunks,
-    transcribe,
-    transcribe_async,
-)
-from gateway.decoder import DecodedSegment, DecodedWord, Decoding
+from gateway.files.chunks import SpeechRegion, plan_chunks, subtract_spans
+from gateway.files.transcription import BatchInputError, BatchRequest, FileTranscription, transcribe, transcribe_async
+from gateway.inference.records import DecodedSegment, Decoding, Word
 
 from .conftest import load_clip
 
@@ -33,7 +25,7 @@ def decoding(words: list[tuple[str, float, float]], is_speech: bool = True, dura
     """A decoding of one segment per sentence-ending word, times from the piece's start."""
     segments, current = [], []
     for text, start, end in words:
-        current.append(DecodedWord(text, start, end, 0.9))
+        current.append(Word(text, start, end, 0.9))
         if text.endswith("."):
             segments.append(current)
             current = []
@@ -49,18 +41,15 @@ def decoding(words: list[tuple[str, float, float]], is_speech: bool = True, dura
 
 
 def plan_with_speech(seconds: float, voiced: list[tuple[float, float]]) -> FileTranscription:
-    """A plan over silence whose VAD regions are given (one chunk covering them)."""
-    plan = FileTranscription(np.zeros(s(seconds), np.float32), BatchRequest(word_timestamps=True))
-    plan.regions = [SpeechRegion((s(a) - s(0.3), s(b) + s(0.3)), (s(a), s(b))) for a, b in voiced]
-    plan.chunks = plan_chunks(plan.audio, regions=plan.regions)
-    plan._depth = {c: 0 for c in plan.chunks}
-    return plan
+    """A plan over silence whose speech regions are given (one chunk covering them)."""
+    regions = [SpeechRegion((s(a) - s(0.3), s(b) + s(0.3)), (s(a), s(b))) for a, b in voiced]
+    return FileTranscription(np.zeros(s(seconds), np.float32), BatchRequest(word_timestamps=True), regions=regions)
 
 
-def test_subtract():
-    assert _subtract([(0, 10), (20, 30)], [(2, 4), (8, 22), (25, 26)]) == [(0, 2), (4, 8), (22, 25), (26, 30)]
-    assert _subtract([(0, 10)], []) == [(0, 10)]
-    assert _subtract([(0, 10)], [(-5, 15)]) == []
+def test_subtract_spans():
+    assert subtract_spans([(0, 10), (20, 30)], [(2, 4), (8, 22), (25, 26)]) == [(0, 2), (4, 8), (22, 25), (26, 30)]
+    assert subtract_spans([(0, 10)], []) == [(0, 10)]
+    assert subtract_spans([(0, 10)], [(-5, 15)]) == []
 
 
 def test_chunks_join_speech_up_to_the_limit_and_skip_long_silences():

@@ -1,11 +1,14 @@
-"""The server's own logic: admission, health, metrics, the demo route."""
+"""The HTTP layer's own logic: admission, keys, health, metrics, the demo route."""
 
 from __future__ import annotations
 
 import httpx
 
-from gateway.engine import EngineLoad
-from gateway.server import Keys, StreamHub
+from gateway.frontdoors.dialect import Upgrade
+from gateway.frontdoors.native import NativeDialect
+from gateway.http.admission import StreamHub
+from gateway.http.auth import Keys
+from gateway.inference.engine import EngineLoad
 
 
 class LoadedEngine:
@@ -35,9 +38,18 @@ def test_keys_are_matched_exactly():
     keys = Keys(("alpha", "beta"))
     assert keys.required and keys.valid("beta")
     assert not keys.valid("alph") and not keys.valid("alphaa") and not keys.valid(None)
-    assert keys.from_headers("Bearer alpha", []) == "alpha"
-    assert keys.from_headers(None, ["stt-gateway", "bearer.beta"]) == "beta"
     assert not Keys(()).required
+
+
+def test_a_door_finds_the_key_in_the_header_or_a_subprotocol():
+    def door(headers=None, subprotocols=()):
+        return NativeDialect(Upgrade("/v0/audio/stream", headers=headers or {}, subprotocols=subprotocols))
+
+    assert door({"authorization": "Bearer alpha"}).api_key() == "alpha"
+    with_key = door(subprotocols=("stt-gateway", "bearer.beta"))
+    assert with_key.api_key() == "beta" and with_key.subprotocol() == "stt-gateway"
+    assert door(subprotocols=("bearer.beta",)).subprotocol() == "bearer.beta"  # a browser needs one back
+    assert door({"authorization": "Basic eA=="}).api_key() is None and door().subprotocol() is None
 
 
 def test_health_metrics_and_demo(server):

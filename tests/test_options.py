@@ -1,25 +1,15 @@
-"""Session options, client messages, event records and the server configuration."""
+"""Session options, the language rule, and the server configuration."""
 
 from __future__ import annotations
 
 import argparse
-import json
 
 import pytest
 
 from gateway.config import ServerConfig, add_arguments, from_namespace
-from gateway.protocol import (
-    Flush,
-    End,
-    ProtocolError,
-    Segment,
-    SessionOptions,
-    SessionUpdate,
-    TranscriptFinal,
-    Word,
-    parse_client_message,
-    parse_options,
-)
+from gateway.core.errors import ProtocolError
+from gateway.core.languages import english_only_refusal
+from gateway.core.options import SessionOptions, parse_options
 
 LANGS = {"en", "de"}
 
@@ -61,22 +51,13 @@ def test_bad_options_are_refused_naming_the_problem(raw, needle):
     assert needle in error.value.message
 
 
-def test_client_messages():
-    assert parse_client_message('{"type": "flush"}') == Flush()
-    assert parse_client_message('{"type": "end"}') == End()
-    assert parse_client_message('{"type": "session.update", "session": {"language": "de"}}') == SessionUpdate({"language": "de"})
-    for bad in ("nope", "[1]", '{"kind": "flush"}', '{"type": "hop"}', '{"type": "session.update", "session": 3}'):
-        with pytest.raises(ProtocolError) as error:
-            parse_client_message(bad)
-        assert error.value.code == "invalid_message" and not error.value.fatal
-
-
-def test_final_event_serialises_the_verbose_json_segment():
-    segment = Segment(3, 120, 1.23456, 2.5, " Hi there.", (1, 2), 0.0, -0.123456, 1.1, 0.01, (Word(" Hi", 1.23456, 1.5, 0.98765),))
-    body = json.loads(TranscriptFinal(segment, "en").to_json())
-    assert body["type"] == "transcript.final" and body["language"] == "en"
-    assert body["segment"]["start"] == 1.235 and body["segment"]["tokens"] == [1, 2]
-    assert body["segment"]["words"] == [{"word": " Hi", "start": 1.235, "end": 1.5, "probability": 0.9877}]
+def test_english_only_models_transcribe_english_and_nothing_else():
+    assert english_only_refusal("tiny.en", False, None, "transcribe") is None
+    assert english_only_refusal("tiny.en", False, "en", "transcribe") is None
+    assert "transcribe language 'de'" in english_only_refusal("tiny.en", False, "de", "transcribe")
+    assert "cannot translate" in english_only_refusal("tiny.en", False, None, "translate")
+    assert english_only_refusal("base", True, "de", "translate") is None
+    assert english_only_refusal("my-model", None, "de", "translate") is None  # not known until loaded
 
 
 def _parse(argv, environ):

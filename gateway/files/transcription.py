@@ -1,8 +1,7 @@
 """Transcribing a whole file: split at pauses, decode the pieces on the engine, join.
 
-A file is cut into chunks of at most ``max_chunk_s`` at VAD pauses; long
-silences between speech are skipped (they cost decode time and invite
-hallucinations). Chunks are decoded independently as batch-priority jobs, so
+The file is cut into chunks at pauses (``gateway.files.chunks``). Chunks
+are decoded independently as batch-priority jobs, so
 the engine runs them in parallel without delaying live finals. Times are
 shifted back into file time, so timestamps run continuously over the whole
 file.
@@ -31,14 +30,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vad.segmenter import Segmenter, SegmenterConfig, SpeechEnd, SpeechStart
+from gateway.audio.resample import SAMPLE_RATE
+from gateway.core.records import Segment, Transcription, make_segment
+from gateway.inference.engine import Engine
+from gateway.inference.jobs import DecodeJob, Priority
+from gateway.inference.records import DecodeOptions, Decoding
 
-from .audio import SAMPLE_RATE
-from .decoder import DecodeOptions, Decoding
-from .engine import DecodeJob, Engine, Priority
-from .protocol import Segment, stream_words
-
-Span = tuple[int, int]  # [start, end) in samples, file time
+from .chunks import Span, SpeechRegion, plan_chunks, speech_regions, subtract_spans
 
 
 class BatchInputError(ValueError):
@@ -55,91 +53,10 @@ class BatchRequest:
     word_timestamps: bool = False
 
 
-@dataclass(frozen=True)
-class Transcription:
-    text: str
-    task: str
-    language: str
-    duration: float
-    segments: list[Segment]
-
-
-@dataclass(frozen=True)
-class SpeechRegion:
-    span: Span  # the utterance's audio: pre-roll and trailing silence included
-    voiced: Span  # first to last voiced frame
-
-
-def speech_regions(audio: np.ndarray, max_chunk_s: float = 28.0) -> list[SpeechRegion]:
-    segmenter = Segmenter(
-        SegmenterConfig(aggressiveness=1, endpoint_ms=300, pre_roll_ms=300, max_segment_s=max_chunk_s)
-    )
-    regions: list[SpeechRegion] = []
-    start = onset = None
-    for event in segmenter.feed(audio) + segmenter.flush():
-        if isinstance(event, SpeechStart):
-            start, onset = event.start, event.onset
-        elif isinstance(event, SpeechEnd) and start is not None:
-            regions.append(SpeechRegion((start, event.end), (onset, max(event.speech_end, onset))))
-            start = None
-    return regions
-
-
-def plan_chunks(
-    audio: np.ndarray,
-    max_chunk_s: float = 28.0,
-    max_gap_s: float = 2.0,
-    pad_s: float = 0.2,
-    regions: list[SpeechRegion] | None = None,
-) -> list[Span]:
-    """Sample ranges to decode: speech regions joined up to ``max_chunk_s``."""
-    total = audio.shape[0]
-    if regions is None:
-        regions = speech_regions(audio, max_chunk_s)
-    if not regions:
-        # The VAD heard nothing; let Whisper's own no-speech judgement decide.
-        step = int(max_chunk_s * SAMPLE_RATE)
-        return [(s, min(s + step, total)) for s in range(0, total, step)]
-    limit, gap = int(max_chunk_s * SAMPLE_RATE), int(max_gap_s * SAMPLE_RATE)
-    chunks: list[list[int]] = []
-    for region in regions:
-        start, end = region.span
-        if chunks and start - chunks[-1][1] <= gap and end - chunks[-1][0] <= limit:
-            chunks[-1][1] = end
-        else:
-            chunks.append([start, end])
-    pad = int(pad_s * SAMPLE_RATE)
-    out = []
-    for i, (start, end) in enumerate(chunks):
-        lo = max(start - pad, chunks[i - 1][1] if i else 0)
-        hi = min(end + pad, chunks[i + 1][0] if i + 1 < len(chunks) else total)
-        hi = min(hi, max(end, lo + limit))  # padding never pushes a chunk past the limit
-        lo = max(lo, hi - limit)
-        out.append((lo, hi))
-    return out
-
-
 def temperature_schedule(temperature: float) -> tuple[float, ...]:
     """Whisper's fallback: start at the asked temperature, climb by 0.2 to 1.0."""
     steps = [round(temperature + 0.2 * i, 2) for i in range(6)]
     return tuple(t for t in steps if t <= 1.0) or (temperature,)
-
-
-def _subtract(spans: list[Span], holes: list[Span]) -> list[Span]:
-    """``spans`` minus the union of ``holes`` (both sorted by start)."""
-    out: list[Span] = []
-    for lo, hi in spans:
-        for h_lo, h_hi in holes:
-            if h_hi <= lo or h_lo >= hi:
-                continue
-            if h_lo > lo:
-                out.append((lo, h_lo))
-            lo = max(lo, h_hi)
-            if lo >= hi:
-                break
-        if lo < hi:
-            out.append((lo, hi))
-    return out
 
 
 class FileTranscription:
@@ -153,12 +70,14 @@ class FileTranscription:
         word_slack_s: float = 0.3,
         pad_s: float = 0.2,
         max_retries: int = 2,
+        regions: list[SpeechRegion] | None = None,
     ):
+        """``regions``: where the speech is, when the caller knows (default: the VAD finds it)."""
         if audio.shape[0] == 0:
             raise BatchInputError("the file contains no audio samples")
         self.audio = audio
         self.request = request
-        self.regions = speech_regions(audio)
+        self.regions = speech_regions(audio) if regions is None else regions
         self.chunks = plan_chunks(audio, regions=self.regions)
         self.min_missed = int(min_missed_s * SAMPLE_RATE)
         self.word_slack = int(word_slack_s * SAMPLE_RATE)
@@ -216,7 +135,7 @@ class FileTranscription:
         ]
         heard = [(lo - self.word_slack, hi + self.word_slack) for lo, hi in words]
         holes: dict[Span, list[Span]] = {}  # missed voice, by the found words around it
-        for lo, hi in _subtract(voiced, heard):
+        for lo, hi in subtract_spans(voiced, heard):
             if hi - lo >= self.min_missed:
                 before = max((w_hi for _, w_hi in words if w_hi <= lo), default=start)
                 after = min((w_lo for w_lo, _ in words if w_lo >= hi), default=end)
@@ -276,15 +195,10 @@ class FileTranscription:
         for _, offset, piece_end, start, s, d in pieces:
             lo = max(offset + s.start, segments[-1].end if segments else 0.0)
             hi = min(max(offset + s.end, lo), piece_end)
-            words = stream_words(s.words, offset, lo, hi)
-            if words:
-                lo, hi = words[0].start, words[-1].end
             segments.append(
-                Segment(
-                    id=len(segments), seek=start // 160, start=lo, end=hi, text=s.text, tokens=s.tokens,
-                    temperature=d.temperature, avg_logprob=d.avg_logprob,
-                    compression_ratio=d.compression_ratio, no_speech_prob=d.no_speech_prob,
-                    words=tuple(words) if self.request.word_timestamps else (),
+                make_segment(
+                    len(segments), start, s.text, s.tokens, d, s.words, offset, lo, hi,
+                    keep_words=self.request.word_timestamps,
                 )
             )
         text = "".join(s.text for s in segments).strip()

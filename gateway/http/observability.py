@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from gateway.inference.records import Decoding
+
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0)
 
 streams_active = Gauge("stt_streams_active", "Live streams open now")
@@ -21,7 +23,7 @@ fallbacks = Counter("stt_decode_fallbacks_total", "Decodes that needed more than
 batch_requests = Counter("stt_batch_requests_total", "Batch API requests by status", ["status"])
 
 
-def observe_decode(kind: str, queued_s: float, decode_s: float, decoding) -> None:
+def observe_decode(kind: str, queued_s: float, decode_s: float, decoding: Decoding | None) -> None:
     """Engine observer: called from worker threads after every decode."""
     queue_seconds.labels(kind).observe(queued_s)
     decode_seconds.labels(kind).observe(decode_s)
@@ -29,3 +31,13 @@ def observe_decode(kind: str, queued_s: float, decode_s: float, decoding) -> Non
         decode_audio_seconds.labels(kind).inc(decoding.duration)
         if decoding.attempts > 1:
             fallbacks.labels(kind).inc()
+
+
+class StreamMetrics:
+    """The runner's observer (``gateway.frontdoors.runner.RunnerObserver``)."""
+
+    def audio_received(self, n_bytes: int) -> None:
+        audio_bytes.inc(n_bytes)
+
+    def event_sent(self, event_type: str, delivered: bool) -> None:
+        events.labels(event_type, str(delivered).lower()).inc()

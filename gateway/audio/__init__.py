@@ -1,0 +1,19 @@
+"""Audio in: wire encodings (``pcm``), resampling to 16 kHz (``resample``)
+and decoding whole files (``container``). No I/O beyond the bytes a caller
+hands in, nothing of the layers above."""
+
+from .container import AudioDecodeError, decode_file
+from .pcm import BYTES_PER_SAMPLE, MULAW_TO_FLOAT, decode_samples, encode_samples, float_to_mulaw
+from .resample import SAMPLE_RATE, StreamResampler
+
+__all__ = [
+    "BYTES_PER_SAMPLE",
+    "MULAW_TO_FLOAT",
+    "SAMPLE_RATE",
+    "AudioDecodeError",
+    "StreamResampler",
+    "decode_file",
+    "decode_samples",
+    "encode_samples",
+    "float_to_mulaw",
+]

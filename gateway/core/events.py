@@ -1,0 +1,90 @@
+"""What a session tells its client: small immutable records, one ``to_dict``.
+
+These are the native wire events (README "Streaming protocol"); other front
+doors translate them into their own messages. Serialising to JSON is the
+front door's business, not the core's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+from .records import Segment
+
+
+def _t(seconds: float) -> float:
+    return round(float(seconds), 3)
+
+
+@dataclass(frozen=True)
+class Event:
+    type: ClassVar[str] = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire form: ``type`` first, times rounded to milliseconds."""
+        out: dict[str, Any] = {"type": self.type}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = _t(value) if isinstance(value, float) else value
+        return out
+
+
+@dataclass(frozen=True)
+class SessionCreated(Event):
+    type: ClassVar[str] = "session.created"
+    session_id: str
+    session: dict[str, Any]
+    version: str
+
+
+@dataclass(frozen=True)
+class SessionUpdated(Event):
+    type: ClassVar[str] = "session.updated"
+    session: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SpeechStarted(Event):
+    type: ClassVar[str] = "speech.started"
+    segment_id: int
+    start: float
+
+
+@dataclass(frozen=True)
+class TranscriptPartial(Event):
+    type: ClassVar[str] = "transcript.partial"
+    segment_id: int
+    start: float
+    end: float
+    text: str
+    stable_text: str
+
+
+@dataclass(frozen=True)
+class TranscriptFinal(Event):
+    type: ClassVar[str] = "transcript.final"
+    segment: Segment
+    language: str | None
+    end_reason: str = "endpoint"  # "endpoint", "max_length" (a forced cut) or "flush" (flush, end, close)
+    ended_at: float = 0.0  # stream time at which the utterance was closed
+
+    def to_dict(self) -> dict[str, Any]:
+        return super().to_dict() | {"segment": self.segment.to_dict()}
+
+
+@dataclass(frozen=True)
+class ErrorEvent(Event):
+    type: ClassVar[str] = "error"
+    code: str
+    message: str
+    fatal: bool = False
+
+
+@dataclass(frozen=True)
+class SessionClosed(Event):
+    type: ClassVar[str] = "session.closed"
+    duration: float
+    text: str
+    segments: int
+    language: str | None

@@ -1,0 +1,117 @@
+"""Session options: one typed object, and the one parser of what clients ask.
+
+Every front door maps its own option names onto these (the native door uses
+them as they are), then ``parse_options`` checks the values: strings from a
+query string are coerced, unknown keys and bad values are refused with an
+``invalid_config`` error that names the problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from .errors import ProtocolError
+from .languages import normalise_language
+
+SAMPLE_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
+ENCODINGS = ("pcm_s16le", "pcm_f32le", "mulaw")
+TASKS = ("transcribe", "translate")
+
+
+# -- session options --------------------------------------------------------
+@dataclass(frozen=True)
+class SessionOptions:
+    model: str = "whisper-1"
+    language: str | None = None
+    task: str = "transcribe"
+    prompt: str | None = None
+    sample_rate: int = 16000
+    encoding: str = "pcm_s16le"
+    interim_results: bool = True
+    vad_aggressiveness: int = 2
+    endpoint_ms: int = 500
+    max_segment_s: float = 15.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+OPTION_KEYS = tuple(f.name for f in fields(SessionOptions))
+LIMITS: dict[str, tuple[float, float]] = {"endpoint_ms": (100, 5000), "max_segment_s": (2.0, 28.0), "vad_aggressiveness": (0, 3)}
+
+
+def _invalid(message: str) -> ProtocolError:
+    return ProtocolError("invalid_config", message, fatal=True)
+
+
+def _as_bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on"):
+        return True
+    if isinstance(value, str) and value.lower() in ("false", "0", "no", "off"):
+        return False
+    raise _invalid(f"{key} must be true or false, got {value!r}")
+
+
+def _as_number(key: str, value: Any, kind: type[int] | type[float]) -> int | float:
+    if isinstance(value, bool):
+        raise _invalid(f"{key} must be a number, got {value!r}")
+    try:
+        number = kind(value)
+        if kind is int and isinstance(value, float) and value != int(value):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise _invalid(f"{key} must be {'an integer' if kind is int else 'a number'}, got {value!r}") from None
+    if key in LIMITS:
+        low, high = LIMITS[key]
+        if not low <= number <= high:
+            raise _invalid(f"{key} must be between {low} and {high}, got {value!r}")
+    return number
+
+
+def parse_options(raw: Mapping[str, Any], base: SessionOptions, languages: Collection[str]) -> SessionOptions:
+    """Apply client-given options over ``base``; refuse unknown keys and bad values.
+
+    Model names are checked by the caller, which knows the registry.
+    """
+    unknown = sorted(set(raw) - set(OPTION_KEYS))
+    if unknown:
+        raise _invalid(
+            f"unknown option(s) {', '.join(unknown)}; known options: {', '.join(OPTION_KEYS)}"
+        )
+    changes: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in ("model", "prompt"):
+            if value is not None and not isinstance(value, str):
+                raise _invalid(f"{key} must be a string")
+            changes[key] = value if key == "prompt" else (value or base.model)
+        elif key == "language":
+            try:
+                changes[key] = normalise_language(value, languages)
+            except ValueError as exc:
+                raise _invalid(str(exc)) from None
+        elif key == "task":
+            if value not in TASKS:
+                raise _invalid(f"task must be one of {', '.join(TASKS)}, got {value!r}")
+            changes[key] = value
+        elif key == "encoding":
+            if value not in ENCODINGS:
+                raise _invalid(f"encoding must be one of {', '.join(ENCODINGS)}, got {value!r}")
+            changes[key] = value
+        elif key == "sample_rate":
+            rate = _as_number(key, value, int)
+            if rate not in SAMPLE_RATES:
+                raise _invalid(
+                    f"sample_rate {value!r} is not supported; use one of {', '.join(map(str, SAMPLE_RATES))}"
+                )
+            changes[key] = rate
+        elif key == "interim_results":
+            changes[key] = _as_bool(key, value)
+        elif key in ("vad_aggressiveness", "endpoint_ms"):
+            changes[key] = _as_number(key, value, int)
+        elif key == "max_segment_s":
+            changes[key] = float(_as_number(key, value, float))
+    return replace(base, **changes)

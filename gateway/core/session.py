@@ -1,0 +1,241 @@
+"""One live stream as a sans-I/O state machine: commands in, events and engine actions out.
+
+Like the protocol objects of h11 and websockets, a ``StreamSession`` never
+touches a socket, a thread or an event loop. Its transport (a front door's
+runner) hands it ``Command``s with ``handle`` (what the client said, what
+the engine answered, what the server decided) and drains two outboxes:
+
+- ``take_events()``: events for the client, in order;
+- ``take_actions()``: work for the engine (``Submit``, ``Cancel``,
+  ``Promote``), to be carried out in order.
+
+The clock is the sample count of the stream at 16 kHz: every time on the
+wire comes from it, never from the wall clock. The session owns the
+lifecycle (the states below) and the stream's audio format; the utterances
+and their decodes are the ``Transcriber``'s.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import uuid
+from collections.abc import Collection
+from typing import Protocol
+
+from gateway import __version__
+from gateway.audio.pcm import decode_samples
+from gateway.audio.resample import StreamResampler
+from gateway.inference.models import UnknownModelError
+
+from .commands import (
+    Audio,
+    ClientCommand,
+    Command,
+    Configure,
+    ConnectionLost,
+    DecodeCancelled,
+    Decoded,
+    DecodeFailed,
+    End,
+    EngineAction,
+    Flush,
+    Invalid,
+    LoadReport,
+    Shutdown,
+)
+from .errors import ProtocolError, SessionStateError
+from .events import ErrorEvent, Event, SessionClosed, SessionCreated, SessionUpdated
+from .languages import english_only_refusal
+from .options import SessionOptions, parse_options
+from .outbox import Outbox
+from .settings import StreamSettings
+from .transcriber import ClassifierFactory, Transcriber
+
+
+class SessionState(enum.Enum):
+    CONFIGURING = "configuring"  # open; no audio yet, so options may still change
+    STREAMING = "streaming"  # open; audio received, options fixed
+    CLOSING = "closing"  # no more input; finals still to come
+    CLOSED = "closed"  # session.closed sent, or a fatal error: nothing more will happen
+
+    @property
+    def is_open(self) -> bool:
+        return self in (SessionState.CONFIGURING, SessionState.STREAMING)
+
+
+# -- the rules, as data (as h11 writes HTTP's) --------------------------------------
+_CONF, _STREAM, _CLOSING, _CLOSED = SessionState
+TRIGGERS: dict[type, str] = {Configure: "configure", Audio: "audio", Flush: "flush", End: "end"}
+# (state, what happened) -> the next state. "end" is also the client going
+# away and the server shutting down; "finished": the last final went out.
+TRANSITIONS: dict[tuple[SessionState, str], SessionState] = {
+    (_CONF, "configure"): _CONF,
+    (_CONF, "audio"): _STREAM,
+    (_STREAM, "audio"): _STREAM,
+    (_CONF, "flush"): _CONF,
+    (_STREAM, "flush"): _STREAM,
+    (_CONF, "end"): _CLOSING,
+    (_STREAM, "end"): _CLOSING,
+    (_CLOSING, "finished"): _CLOSED,
+    (_CONF, "fatal"): _CLOSED,
+    (_STREAM, "fatal"): _CLOSED,
+    (_CLOSING, "fatal"): _CLOSED,
+}
+_OPTIONS_FIXED = "options can only change before the first audio; these options stay in force. Reconnect to change them."
+_NO_MORE = "the stream is closing; no more messages are taken"
+# A client command in a state that does not take it: the invalid_state
+# error it gets (the session goes on).
+REFUSALS: dict[tuple[SessionState, str], str] = {
+    (_STREAM, "configure"): _OPTIONS_FIXED,
+    (_CLOSING, "configure"): _OPTIONS_FIXED,
+    (_CLOSING, "audio"): "audio after end is ignored; open a new stream",
+    (_CLOSING, "flush"): _NO_MORE,
+    (_CLOSING, "end"): _NO_MORE,
+}
+
+
+class ModelCatalog(Protocol):
+    """What a session needs of the model registry (see gateway.inference.models)."""
+
+    def resolve(self, name: str | None) -> str: ...
+
+    def is_multilingual(self, model_id: str) -> bool | None: ...
+
+
+class StreamSession:
+    def __init__(
+        self,
+        options: SessionOptions,
+        catalog: ModelCatalog,
+        languages: Collection[str],
+        settings: StreamSettings = StreamSettings(),
+        session_id: str | None = None,
+        classifier_factory: ClassifierFactory | None = None,
+    ):
+        """Raises ``ProtocolError`` (fatal) for options the server cannot serve."""
+        self.session_id = session_id or uuid.uuid4().hex
+        self.settings = settings
+        self.state = SessionState.CONFIGURING
+        self.detached = False  # the client is gone; events are produced but unread
+        self._catalog = catalog
+        self._languages = languages
+        self._classifier_factory = classifier_factory
+        self._outbox = Outbox()
+        self._segment_ids = itertools.count()
+        self._load = LoadReport(0.0)
+        self._input_samples = 0  # at the client's sample rate
+        self._configure(options)
+        self._outbox.emit(SessionCreated(self.session_id, self.options.to_dict(), __version__))
+
+    # -- input ----------------------------------------------------------------
+    def handle(self, command: Command) -> None:
+        if isinstance(command, Decoded):
+            self._transcriber.decoded(command.request_id, command.decoding)
+        elif isinstance(command, DecodeFailed):
+            self._transcriber.decoded(command.request_id, None, command.error)
+        elif isinstance(command, DecodeCancelled):
+            self._transcriber.decoded(command.request_id, None)
+        elif isinstance(command, LoadReport):
+            self._load = command
+            self._transcriber.set_load(command.pressure, command.final_decode_s)
+        elif isinstance(command, ConnectionLost):
+            self.detached = True
+            if self.state.is_open:
+                self._finish()
+        elif isinstance(command, Shutdown):
+            if self.state.is_open:
+                self._outbox.emit(ErrorEvent("server_shutdown", command.message, fatal=True))
+                self._finish()
+        else:
+            self._from_client(command)
+        if self.state is SessionState.CLOSING and self._transcriber.idle:
+            self._move("finished")
+            text = " ".join(t for t in self._transcriber.finals if t)
+            self._outbox.emit(SessionClosed(self.duration, text, self._transcriber.utterances, self._transcriber.language))
+
+    def _from_client(self, command: ClientCommand) -> None:
+        if self.state is SessionState.CLOSED:
+            raise SessionStateError(f"{type(command).__name__} given to a closed session")
+        try:
+            if isinstance(command, Invalid):
+                raise command.error
+            trigger = TRIGGERS[type(command)]
+            refusal = REFUSALS.get((self.state, trigger))
+            if refusal is not None:
+                raise ProtocolError("invalid_state", refusal)
+            if isinstance(command, Configure):
+                self._configure(parse_options(command.changes, self.options, self._languages))
+                self._move(trigger)
+                self._outbox.emit(SessionUpdated(self.options.to_dict()))
+            elif isinstance(command, Audio):
+                self._receive_audio(command.data)
+            elif isinstance(command, Flush):
+                self._move(trigger)
+                self._transcriber.flush()
+            else:
+                self._finish()
+        except ProtocolError as exc:
+            self._outbox.emit(ErrorEvent(exc.code, exc.message, exc.fatal))
+            if exc.fatal:
+                self._move("fatal")
+
+    def _receive_audio(self, data: bytes) -> None:
+        try:
+            samples = decode_samples(data, self.options.encoding)
+        except ValueError as exc:
+            raise ProtocolError("invalid_audio", f"frame dropped: {exc}") from None
+        self._move("audio")
+        self._input_samples += samples.size
+        self._transcriber.feed(self._resampler.resample(samples))
+
+    def _finish(self) -> None:
+        """No more audio: finalise everything; ``session.closed`` follows the last final."""
+        self._transcriber.feed(self._resampler.flush())
+        self._move("end")
+        self._transcriber.close()
+
+    def _move(self, trigger: str) -> None:
+        target = TRANSITIONS.get((self.state, trigger))
+        if target is None:
+            raise SessionStateError(f"{trigger!r} is not a move from {self.state.value}")
+        self.state = target
+
+    def _configure(self, options: SessionOptions) -> None:
+        try:
+            model_id = self._catalog.resolve(options.model)
+        except UnknownModelError as exc:
+            raise ProtocolError("invalid_config", str(exc), fatal=True) from None
+        refusal = english_only_refusal(options.model, self._catalog.is_multilingual(model_id), options.language, options.task)
+        if refusal is not None:
+            raise ProtocolError("invalid_config", refusal, fatal=True)
+        self.options = options
+        self.model_id = model_id
+        self._resampler = StreamResampler(options.sample_rate)
+        self._transcriber = Transcriber(
+            options, self.settings, model_id, self.session_id, self._outbox, self._segment_ids, self._classifier_factory
+        )
+        self._transcriber.set_load(self._load.pressure, self._load.final_decode_s)
+
+    # -- output -----------------------------------------------------------------
+    def take_events(self) -> list[Event]:
+        return self._outbox.take_events()
+
+    def take_actions(self) -> list[EngineAction]:
+        return self._outbox.take_actions()
+
+    # -- state --------------------------------------------------------------------
+    @property
+    def pending_finals(self) -> int:
+        """Utterances that ended but whose final is not sent yet."""
+        return self._transcriber.pending_finals
+
+    @property
+    def wants_audio(self) -> bool:
+        """False while the transport should stop reading (backpressure)."""
+        return self.state.is_open and self._transcriber.pending_finals < self.settings.max_pending_finals
+
+    @property
+    def duration(self) -> float:
+        """Seconds of audio received."""
+        return self._input_samples / self.options.sample_rate

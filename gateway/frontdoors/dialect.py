@@ -1,0 +1,92 @@
+"""The dialect interface: what a front door is, besides its route.
+
+A dialect is made for one connection, from its upgrade request, and lives
+as long as it; it may keep per-connection state (item ids, a request id).
+It never touches the socket, the engine or the session: the runner does.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from gateway.core.commands import Command
+from gateway.core.events import ErrorEvent, Event
+
+Frame = str | bytes  # a WebSocket message: text or binary
+
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008
+CLOSE_INTERNAL = 1011
+KEY_SUBPROTOCOL = "bearer."  # browsers cannot set headers: the key may come as a subprotocol
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    """What a WebSocket upgrade request says, free of any web framework."""
+
+    path: str
+    query: tuple[tuple[str, str], ...] = ()  # in order, repeated keys kept
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
+    subprotocols: tuple[str, ...] = ()
+
+    def params(self) -> dict[str, str]:
+        """The query as a dict (the last of a repeated key wins)."""
+        return dict(self.query)
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The key of an ``Authorization: Bearer <key>`` header."""
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return None
+
+
+class Dialect(abc.ABC):
+    name: ClassVar[str]  # in logs and metrics
+
+    def __init__(self, upgrade: Upgrade):
+        self.upgrade = upgrade
+
+    # -- opening ------------------------------------------------------------
+    def api_key(self) -> str | None:
+        """The key the client presents: ``Authorization: Bearer`` or a ``bearer.<key>`` subprotocol."""
+        key = bearer_token(self.upgrade.header("authorization"))
+        if key is not None:
+            return key
+        for protocol in self.upgrade.subprotocols:
+            if protocol.startswith(KEY_SUBPROTOCOL):
+                return protocol[len(KEY_SUBPROTOCOL) :]
+        return None
+
+    def subprotocol(self) -> str | None:
+        """The subprotocol to accept: browsers must get one they offered back
+        (the first that is not a key, else the first)."""
+        offered = self.upgrade.subprotocols
+        chosen = next((p for p in offered if not p.startswith(KEY_SUBPROTOCOL)), None)
+        return chosen or (offered[0] if offered else None)
+
+    @abc.abstractmethod
+    def options(self) -> Mapping[str, Any]:
+        """The session options the upgrade asks for, by the core's names."""
+
+    # -- the conversation -----------------------------------------------------
+    @abc.abstractmethod
+    def commands(self, frame: Frame) -> list[Command]:
+        """What a client frame says; raise ``ProtocolError`` for one it cannot read."""
+
+    @abc.abstractmethod
+    def frames(self, event: Event) -> list[Frame]:
+        """What the client is sent for a session event (possibly nothing)."""
+
+    def close_code(self, event: Event) -> int | None:
+        """The close code an event calls for, if it ends the connection."""
+        if isinstance(event, ErrorEvent) and event.fatal:
+            return {"invalid_config": CLOSE_POLICY, "server_shutdown": CLOSE_GOING_AWAY}.get(event.code)
+        return None

@@ -1,0 +1,55 @@
+"""The native dialect: binary frames are audio, text frames are JSON control
+messages, and the core's events are sent as they are, one JSON text frame each."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from gateway.core.commands import Audio, Command, Configure, End, Flush
+from gateway.core.errors import ProtocolError
+from gateway.core.events import Event
+
+from ..dialect import Dialect, Frame
+
+MESSAGES = ("session.update", "flush", "end")
+
+
+def parse_message(text: str) -> Command:
+    """A control message: ``session.update``, ``flush`` or ``end``."""
+    try:
+        message = json.loads(text)
+    except ValueError:
+        raise ProtocolError(
+            "invalid_message",
+            "text frames must be JSON objects such as {\"type\": \"flush\"}; send audio as binary frames",
+        ) from None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise ProtocolError("invalid_message", 'a message must be a JSON object with a "type" string')
+    kind = message["type"]
+    if kind == "flush":
+        return Flush()
+    if kind == "end":
+        return End()
+    if kind == "session.update":
+        session = message.get("session", {})
+        if not isinstance(session, dict):
+            raise ProtocolError("invalid_message", '"session" must be an object of session options')
+        return Configure(session)
+    raise ProtocolError("invalid_message", f"unknown message type {kind!r}; known types: {', '.join(MESSAGES)}")
+
+
+class NativeDialect(Dialect):
+    name = "native"
+
+    def options(self) -> Mapping[str, Any]:
+        return self.upgrade.params()  # the core's option names, as they are
+
+    def commands(self, frame: Frame) -> list[Command]:
+        if isinstance(frame, bytes):
+            return [Audio(frame)]
+        return [parse_message(frame)]
+
+    def frames(self, event: Event) -> list[Frame]:
+        return [json.dumps(event.to_dict(), ensure_ascii=False)]

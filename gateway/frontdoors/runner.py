@@ -1,0 +1,218 @@
+"""The one runner of every front door: a session, a socket and the engine.
+
+The runner reads frames (pausing while the session applies backpressure),
+has the dialect turn them into commands for the session, carries out the
+session's engine actions in the order it made them (so a request is always
+submitted before it is cancelled or promoted), feeds decode results back on
+the event loop thread, and sends each event as the dialect spells it. A
+client that vanishes does not stop its session: what it sent is still
+finalised. Nothing here knows a wire format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import Future
+from typing import Protocol
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from gateway.core.commands import (
+    Audio,
+    Cancel,
+    Command,
+    ConnectionLost,
+    DecodeCancelled,
+    Decoded,
+    DecodeFailed,
+    DecodeRequest,
+    EngineAction,
+    Invalid,
+    LoadReport,
+    Shutdown,
+    Submit,
+)
+from gateway.core.errors import ProtocolError
+from gateway.core.session import SessionState, StreamSession
+from gateway.inference.engine import Engine, EngineClosed
+
+from .dialect import CLOSE_INTERNAL, CLOSE_NORMAL, Dialect, Frame
+
+log = logging.getLogger(__name__)
+
+
+class RunnerObserver(Protocol):
+    """Where the runner reports what it moved (metrics)."""
+
+    def audio_received(self, n_bytes: int) -> None: ...
+
+    def event_sent(self, event_type: str, delivered: bool) -> None: ...
+
+
+class StreamRunner:
+    """Runs one session over one accepted WebSocket until it is closed."""
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        session: StreamSession,
+        dialect: Dialect,
+        engine: Engine,
+        observer: RunnerObserver | None = None,
+    ):
+        self.websocket = websocket
+        self.session = session
+        self.dialect = dialect
+        self.engine = engine
+        self.observer = observer
+        self.detached = False  # a send failed: the peer is gone, stop writing
+        self._loop = asyncio.get_running_loop()
+        self._futures: dict[int, Future] = {}
+        self._results: asyncio.Queue[tuple[int, Future]] = asyncio.Queue()
+        self._readable = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._close_code = CLOSE_NORMAL
+        self._send_lock = asyncio.Lock()
+
+    async def run(self) -> None:
+        await self._pump()
+        reader = asyncio.create_task(self._read())
+        results = asyncio.create_task(self._handle_results())
+        try:
+            await self._closed.wait()
+        finally:
+            reader.cancel()
+            results.cancel()
+            for future in self._futures.values():
+                future.cancel()
+            await asyncio.gather(reader, results, return_exceptions=True)
+        if self.websocket.client_state is WebSocketState.CONNECTED and not self._gone:
+            try:
+                await self.websocket.close(self._close_code)
+            except Exception:  # the peer may be gone already
+                pass
+
+    def shutdown(self, message: str = "the server is shutting down; your stream is being finalised") -> None:
+        """Server going down: finalise the stream, then close."""
+        if self.session.state.is_open:
+            self.session.handle(Shutdown(message))
+            self._loop.create_task(self._pump())
+
+    @property
+    def _gone(self) -> bool:
+        return self.detached or self.session.detached
+
+    # -- reading ----------------------------------------------------------
+    async def _read(self) -> None:
+        try:
+            while self.session.state.is_open:
+                await self._readable.wait()
+                if not self.session.state.is_open:
+                    break
+                message = await self.websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    raise WebSocketDisconnect(message.get("code", 1006))
+                frame = message["bytes"] if message.get("bytes") is not None else message.get("text")
+                if frame is not None:
+                    self._take(frame)
+                await self._pump()
+        except WebSocketDisconnect:
+            self.session.handle(ConnectionLost())
+            await self._pump()
+        except Exception:
+            log.exception("stream %s: reader failed", self.session.session_id)
+            self._close_code = CLOSE_INTERNAL
+            self.session.handle(ConnectionLost())
+            await self._pump()
+
+    def _take(self, frame: Frame) -> None:
+        commands: list[Command]
+        try:
+            commands = self.dialect.commands(frame)
+        except ProtocolError as exc:
+            commands = [Invalid(exc)]
+        for command in commands:
+            if self.session.state is SessionState.CLOSED:
+                break  # a fatal error: the rest of the frame is moot
+            if isinstance(command, Audio) and self.observer:
+                self.observer.audio_received(len(command.data))
+            self.session.handle(command)
+
+    # -- engine work ------------------------------------------------------
+    def _carry_out(self, action: EngineAction) -> None:
+        if isinstance(action, Submit):
+            self._submit(action.request)
+            return
+        future = self._futures.get(action.request_id)
+        if future is None:
+            return  # already done: its result is on the way
+        if isinstance(action, Cancel):
+            future.cancel()
+        else:
+            self.engine.promote(future)
+
+    def _submit(self, request: DecodeRequest) -> None:
+        try:
+            future = self.engine.submit(request.job)
+        except EngineClosed:
+            self.session.handle(DecodeFailed(request.id, "the server is shutting down"))
+            return
+        self._futures[request.id] = future
+
+        def done(f: Future, request_id: int = request.id) -> None:  # on an engine thread
+            self._loop.call_soon_threadsafe(self._results.put_nowait, (request_id, f))
+
+        future.add_done_callback(done)
+
+    async def _handle_results(self) -> None:
+        while True:
+            request_id, future = await self._results.get()
+            self._futures.pop(request_id, None)
+            result: Command
+            if future.cancelled():
+                result = DecodeCancelled(request_id)
+            elif (error := future.exception()) is not None:
+                result = DecodeFailed(request_id, str(error) or type(error).__name__)
+            else:
+                result = Decoded(request_id, future.result())
+            self.session.handle(result)
+            await self._pump()
+
+    # -- writing ----------------------------------------------------------
+    async def _pump(self) -> None:
+        """Act on everything the session has put in its outboxes."""
+        session = self.session
+        load = self.engine.load()
+        session.handle(LoadReport(load.pressure, load.final_decode_s))
+        while actions := session.take_actions():  # carrying one out may answer it at once
+            for action in actions:
+                self._carry_out(action)
+        events = session.take_events()
+        if events:
+            async with self._send_lock:
+                for event in events:
+                    code = self.dialect.close_code(event)
+                    if code is not None:
+                        self._close_code = code
+                    for frame in self.dialect.frames(event):
+                        await self._send(frame)
+                    if self.observer:
+                        self.observer.event_sent(event.type, not self._gone)
+        if session.state.is_open and session.wants_audio:
+            self._readable.set()
+        else:
+            self._readable.clear()
+        if session.state is SessionState.CLOSED:
+            self._closed.set()
+
+    async def _send(self, frame: Frame) -> None:
+        if self._gone:
+            return
+        try:
+            if isinstance(frame, bytes):
+                await self.websocket.send_bytes(frame)
+            else:
+                await self.websocket.send_text(frame)
+        except Exception:  # peer gone: keep finalising, stop writing
+            self.detached = True

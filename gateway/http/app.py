@@ -1,0 +1,110 @@
+"""The application: every route, assembled from the layers below.
+
+Routes: the streaming front doors (``/v0/audio/stream``; each one a dialect
+from ``gateway.frontdoors`` opened by ``streams.StreamDoors``), the batch
+API (``batch``), ``/healthz``, ``/metrics`` and the browser demo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway import __version__
+from gateway.config import ServerConfig
+from gateway.core.options import SessionOptions
+from gateway.core.settings import StreamSettings
+from gateway.frontdoors.native import NativeDialect
+from gateway.inference.engine import Engine
+from gateway.inference.models import LoadSettings, ModelRegistry, all_languages
+
+from . import observability as metrics
+from .admission import StreamHub
+from .auth import AuthMiddleware, Keys
+from .batch import install_batch_routes
+from .demo import demo_directory, mount_demo
+from .streams import StreamDoors
+
+
+def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engine: Engine | None = None) -> FastAPI:
+    registry = registry or ModelRegistry(
+        config.model,
+        LoadSettings(device=config.device, compute_type=config.compute_type, cpu_threads=config.cpu_threads, workers=config.workers),
+    )
+    owns_engine = engine is None
+    engine = engine or Engine(registry, observer=metrics.observe_decode)
+    hub = StreamHub(engine, config.max_streams, config.admission)
+    keys = Keys(config.api_keys)
+    doors = StreamDoors(
+        engine,
+        registry,
+        hub,
+        keys,
+        defaults=SessionOptions(
+            vad_aggressiveness=config.vad_aggressiveness,
+            endpoint_ms=config.endpoint_ms,
+            max_segment_s=config.max_segment_s,
+        ),
+        settings=StreamSettings(
+            partial_interval_ms=config.partial_interval_ms,
+            speculative_final=config.speculative_final,
+        ),
+        languages=frozenset(all_languages()),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        for name in (config.model, *config.preload):
+            await loop.run_in_executor(None, engine.decoder, registry.resolve(name))
+        yield
+        await hub.drain()
+        if owns_engine:
+            await loop.run_in_executor(None, engine.close)
+
+    app = FastAPI(
+        title="stt-gateway",
+        version=__version__,
+        description="Streaming real-time transcription gateway (Whisper) with an OpenAI-compatible batch API.",
+        lifespan=lifespan,
+    )
+    app.state.config = config
+    app.state.registry = registry
+    app.state.engine = engine
+    app.state.hub = hub
+    app.state.keys = keys
+    app.state.doors = doors
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, Any]:
+        load = engine.load()
+        return {
+            "status": "draining" if hub.draining else "ok",
+            "version": __version__,
+            "default_model": registry.default,
+            "loaded_models": registry.loaded_ids(),
+            "streams": len(hub.runners),
+            "workers": load.workers,
+            "busy_workers": load.busy,
+            "pending": {"finals": load.pending_finals, "partials": load.pending_partials, "batch": load.pending_batch},
+        }
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    # The streaming front doors: a dialect and a path each.
+    app.add_api_websocket_route("/v0/audio/stream", doors.endpoint(NativeDialect))
+
+    install_batch_routes(app, engine, registry, config)
+    # Added last, so it runs first: a request without a key is refused
+    # before anything reads its body.
+    app.add_middleware(AuthMiddleware, keys=keys, public_prefixes=("/demo/",))
+    app.state.demo_served = config.demo and mount_demo(app, demo_directory())
+    return app

@@ -1,0 +1,117 @@
+"""Opening a streaming front door: the same for every dialect.
+
+``StreamDoors.endpoint(Dialect)`` is the WebSocket route of a door. For
+each upgrade it checks the key (401) and admission (503 with
+``Retry-After``), takes the options the dialect reads from the request
+(bad ones: the dialect's error, then its close code), accepts, and runs the
+session under an engine lease until it closes, counting it in the metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Collection
+
+from fastapi import WebSocket
+
+from gateway.core.errors import ProtocolError
+from gateway.core.events import ErrorEvent
+from gateway.core.options import SessionOptions, parse_options
+from gateway.core.session import ModelCatalog, StreamSession
+from gateway.core.settings import StreamSettings
+from gateway.frontdoors.dialect import CLOSE_POLICY, Dialect, Upgrade
+from gateway.frontdoors.runner import StreamRunner
+from gateway.inference.engine import Engine
+
+from . import observability as metrics
+from .admission import StreamHub
+from .auth import Keys, unauthorized
+from .errors import openai_error
+
+log = logging.getLogger("gateway")
+
+
+def upgrade_of(websocket: WebSocket) -> Upgrade:
+    return Upgrade(
+        path=websocket.url.path,
+        query=tuple(websocket.query_params.multi_items()),
+        headers={k.lower(): v for k, v in websocket.headers.items()},
+        subprotocols=tuple(websocket.scope.get("subprotocols", [])),
+    )
+
+
+class StreamDoors:
+    def __init__(
+        self,
+        engine: Engine,
+        catalog: ModelCatalog,
+        hub: StreamHub,
+        keys: Keys,
+        defaults: SessionOptions,
+        settings: StreamSettings,
+        languages: Collection[str],
+    ):
+        self.engine = engine
+        self.catalog = catalog
+        self.hub = hub
+        self.keys = keys
+        self.defaults = defaults
+        self.settings = settings
+        self.languages = languages
+
+    def endpoint(self, dialect: type[Dialect]) -> Callable[[WebSocket], Awaitable[None]]:
+        """The WebSocket route of the front door that speaks ``dialect``."""
+
+        async def door(websocket: WebSocket) -> None:
+            await self.open(websocket, dialect(upgrade_of(websocket)))
+
+        door.__name__ = f"{dialect.name}_stream"
+        return door
+
+    async def open(self, websocket: WebSocket, dialect: Dialect) -> None:
+        if self.keys.required and not self.keys.valid(dialect.api_key()):
+            metrics.streams_total.labels("unauthorized").inc()
+            await websocket.send_denial_response(unauthorized())
+            return
+        refusal = self.hub.refusal()
+        if refusal is not None:
+            reason, retry_after = refusal
+            metrics.streams_total.labels("refused").inc()
+            await websocket.send_denial_response(
+                openai_error(503, reason, code="at_capacity", headers={"Retry-After": str(retry_after)})
+            )
+            return
+        try:
+            options = parse_options(dialect.options(), self.defaults, self.languages)
+            session = StreamSession(options, self.catalog, self.languages, self.settings)
+        except ProtocolError as exc:
+            metrics.streams_total.labels("invalid_config").inc()
+            await self._refuse(websocket, dialect, exc)
+            return
+        await websocket.accept(subprotocol=dialect.subprotocol())
+        runner = StreamRunner(websocket, session, dialect, self.engine, metrics.StreamMetrics())
+        with self.hub.open(runner):
+            metrics.streams_active.inc()
+            log.info(
+                "stream %s opened (%s): %s", session.session_id, dialect.name,
+                options.to_dict() | {"prompt": bool(options.prompt)},
+            )
+            try:
+                await runner.run()
+            finally:
+                metrics.streams_active.dec()
+                gone = runner.detached or session.detached
+                metrics.streams_total.labels("detached" if gone else "closed").inc()
+                log.info("stream %s closed after %.1f s of audio", session.session_id, session.duration)
+
+    @staticmethod
+    async def _refuse(websocket: WebSocket, dialect: Dialect, error: ProtocolError) -> None:
+        """Options refused at opening: the dialect's error, then its close code."""
+        await websocket.accept(subprotocol=dialect.subprotocol())
+        event = ErrorEvent(error.code, error.message, True)
+        for frame in dialect.frames(event):
+            if isinstance(frame, bytes):
+                await websocket.send_bytes(frame)
+            else:
+                await websocket.send_text(frame)
+        await websocket.close(dialect.close_code(event) or CLOSE_POLICY)
