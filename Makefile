@@ -11,12 +11,12 @@ SDK_VENV    = .venv-aibrary
 SDK_STAMP   = $(SDK_VENV)/.installed
 AIBRARY_PINS = aibrary==0.0.3 openai==1.109.1
 
-.PHONY: install run test bench bench-batch clean
+.PHONY: install run test check wheel bench bench-batch clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,bench,dev]'
 	touch $(STAMP)
 
 $(SDK_STAMP): Makefile constraints-aibrary.txt
@@ -32,6 +32,16 @@ run: $(STAMP)
 test: $(STAMP) $(SDK_STAMP)
 	$(BIN)/python -m pytest $(ARGS)
 
+# Lint, types (strict on the core), and the import layers (pyproject.toml).
+check: $(STAMP)
+	$(BIN)/ruff check gateway vad tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+# The wheel a user installs, demo page included (tests/test_wheel.py checks it).
+wheel: $(STAMP)
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
+
 bench: $(STAMP)
 	$(BIN)/python -m bench.streaming $(ARGS)
 
@@ -39,4 +49,4 @@ bench-batch: $(STAMP)
 	$(BIN)/python -m bench.batch --repeats 2 $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(SDK_VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(SDK_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
