@@ -9,9 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
-import httpx
 import pytest
 import websockets
 
@@ -19,7 +17,7 @@ from gateway.audio import encode_samples
 from gateway.config import ServerConfig
 from gateway.textnorm import wer
 
-from .conftest import CLIPS, load_clip
+from .conftest import CLIPS, load_clip, wait_until_serving
 
 CLI = [sys.executable, "-m", "gateway"]
 
@@ -94,16 +92,7 @@ def test_a_stop_signal_finalises_open_streams_before_exit(sig):
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
-
+        wait_until_serving(proc, port)
         speech = load_clip("leopard-en")
 
         async def go():

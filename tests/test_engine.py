@@ -115,13 +115,19 @@ def test_partials_and_batch_never_take_the_last_free_worker_while_streams_are_op
     engine.close()
 
 
-def test_batch_never_takes_the_last_free_worker_while_streams_are_open():
+def batch_beside_an_open_stream():
+    """Two workers, one live stream's lease, three batch chunks queued."""
     engine, decoder = scripted_engine(workers=2)
     stream = open_streams(engine, 1)
     batch = [engine.submit(job(f"batch-{i}", Priority.BATCH)) for i in range(3)]
     decoder.started.wait(5)
     time.sleep(0.2)
     assert engine.load(max_age_s=0).busy == 1  # the second worker stays free for live work
+    return engine, decoder, stream, batch
+
+
+def test_batch_never_takes_the_last_free_worker_while_streams_are_open():
+    engine, decoder, stream, batch = batch_beside_an_open_stream()
     final = engine.submit(job("final", Priority.FINAL))
     time.sleep(0.2)
     assert engine.load(max_age_s=0).busy == 2
@@ -134,12 +140,7 @@ def test_batch_never_takes_the_last_free_worker_while_streams_are_open():
 
 
 def test_when_the_last_stream_closes_batch_takes_every_worker_again():
-    engine, decoder = scripted_engine(workers=2)
-    stream = open_streams(engine, 1)
-    batch = [engine.submit(job(f"batch-{i}", Priority.BATCH)) for i in range(3)]
-    decoder.started.wait(5)
-    time.sleep(0.2)
-    assert engine.load(max_age_s=0).busy == 1
+    engine, decoder, stream, batch = batch_beside_an_open_stream()
     stream.close()  # wakes the idle worker: nothing else would
     time.sleep(0.2)
     assert engine.load(max_age_s=0).busy == 2

@@ -8,12 +8,13 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
+
+from .conftest import wait_until_serving
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_FILES = sorted(p.name for p in (ROOT / "demo").iterdir() if p.suffix in (".html", ".js", ".css"))
@@ -77,15 +78,7 @@ def serve(python: str, site: Path, cwd: Path) -> tuple[str, str]:
         cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
+        wait_until_serving(proc, port)
         page = httpx.get(f"http://127.0.0.1:{port}/", follow_redirects=True)
         body = f"{page.status_code} {page.text}"
     finally:
