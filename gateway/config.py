@@ -51,6 +51,9 @@ class ServerConfig:
         metadata={"help": "API keys (comma-separated in the environment); none: no authentication", "secret": True},
     )
     max_upload_mb: float = field(default=25.0, metadata={"help": "largest accepted upload for the batch API"})
+    max_prompt_chars: int = field(
+        default=4000, metadata={"help": "longest prompt a stream or an upload may give (Whisper reads its last 223 tokens)"}
+    )
     demo: bool = field(default=True, metadata={"help": "serve the browser demo at /"})
     log_level: str = field(default="info", metadata={"help": "debug, info, warning or error"})
 

@@ -482,6 +482,15 @@ def test_400_for_undecodable_or_empty_audio(server):
     assert r.status_code == 400 and "not decodable audio" in r.json()["error"]["message"]
 
 
+def test_400_for_a_prompt_over_the_limit(server):
+    audio = wav_bytes(load_clip("ds-arctic-a0024"))
+    r = post(server.http, data={"model": "whisper-1", "prompt": "glossary " * 100_000}, file=audio)
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["param"] == "prompt" and error["code"] == "prompt_too_long" and "4000" in error["message"]
+    assert post(server.http, data={"model": "whisper-1", "prompt": "Arctic reports."}, file=audio).status_code == 200
+
+
 def test_404_lists_the_models(server):
     r = post(server.http, data={"model": "whisper-9"}, file=wav_bytes(load_clip("ds-ldc93s1")))
     assert r.status_code == 404

@@ -22,7 +22,8 @@ def test_client_messages():
     assert parse_message('{"type": "flush"}') == Flush()
     assert parse_message('{"type": "end"}') == End()
     assert parse_message('{"type": "session.update", "session": {"language": "de"}}') == Configure({"language": "de"})
-    for bad in ("nope", "[1]", '{"kind": "flush"}', '{"type": "hop"}', '{"type": "session.update", "session": 3}'):
+    deep = "[" * 100_000 + "]" * 100_000
+    for bad in ("nope", "[1]", '{"kind": "flush"}', '{"type": "hop"}', '{"type": "session.update", "session": 3}', deep):
         with pytest.raises(ProtocolError) as error:
             parse_message(bad)
         assert error.value.code == "invalid_message" and not error.value.fatal

@@ -42,6 +42,9 @@ def test_json_values_are_taken_as_they_are():
         ({"encoding": "opus"}, "pcm_s16le"),
         ({"prompt": 5}, "string"),
         ({"endpoint_ms": True}, "number"),
+        ({"endpoint_ms": float("inf")}, "integer"),  # JSON's 1e400
+        ({"max_segment_s": float("nan")}, "between 2.0 and 28.0"),
+        ({"prompt": "x" * 4001}, "the limit is 4000"),
     ],
 )
 def test_bad_options_are_refused_naming_the_problem(raw, needle):

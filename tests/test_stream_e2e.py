@@ -385,3 +385,68 @@ def test_streams_beyond_capacity_get_503_with_retry_after(make_server):
     assert int(response.headers["Retry-After"]) > 0
     # A refusal is the server working as meant, not an error in its log.
     assert not errors.records, [r.getMessage() for r in errors.records]
+
+
+# -- bounded input (issue 11) ------------------------------------------------------
+def test_audio_after_end_is_answered_with_invalid_state(server):
+    async def go():
+        async with websockets.connect(stream_url(server.ws)) as ws:
+            await ws.send(encode_samples(load_clip("ds-arctic-a0024"), "pcm_s16le"))
+            await ws.send(json.dumps({"type": "end"}))
+            await ws.send(encode_samples(np.zeros(1600, np.float32), "pcm_s16le"))  # too late
+            events = await _collect_until(ws, lambda e: e["type"] == "session.closed")
+            await ws.wait_closed()
+            return events, ws.close_code
+
+    events, code = run(go())
+    errors = [e for e in events if e["type"] == "error"]
+    assert [(e["code"], e["fatal"]) for e in errors] == [("invalid_state", False)], errors
+    text = " ".join(e["segment"]["text"] for e in events if e["type"] == "transcript.final")
+    assert wer(CLIPS["ds-arctic-a0024"].text, text) <= 0.2, text
+    assert code == 1000
+
+
+def test_malformed_json_is_an_error_event_not_a_dropped_socket(server):
+    async def nested_then_speech():
+        async with websockets.connect(stream_url(server.ws)) as ws:
+            await ws.recv()  # session.created
+            await ws.send("[" * 100_000 + "]" * 100_000)  # deeper than the JSON parser goes
+            error = json.loads(await ws.recv())
+            await ws.send(encode_samples(load_clip("ds-arctic-a0024"), "pcm_s16le"))
+            await ws.send(json.dumps({"type": "end"}))
+            rest = await _collect_until(ws, lambda e: e["type"] == "session.closed")
+            await ws.wait_closed()
+            return error, rest, ws.close_code
+
+    error, rest, code = run(nested_then_speech())
+    assert error["type"] == "error" and error["code"] == "invalid_message" and not error["fatal"]
+    assert [e for e in rest if e["type"] == "transcript.final"] and code == 1000
+
+    async def overflowing_update():
+        async with websockets.connect(stream_url(server.ws)) as ws:
+            await ws.recv()
+            await ws.send('{"type": "session.update", "session": {"endpoint_ms": 1e400}}')
+            event = json.loads(await ws.recv())
+            await ws.wait_closed()
+            return event, ws.close_code
+
+    event, code = run(overflowing_update())
+    assert event["code"] == "invalid_config" and "endpoint_ms" in event["message"] and code == 1008
+
+
+def test_a_prompt_longer_than_the_limit_is_refused(server):
+    async def update_with(prompt: str):
+        async with websockets.connect(stream_url(server.ws)) as ws:
+            await ws.recv()
+            await ws.send(json.dumps({"type": "session.update", "session": {"prompt": prompt}}))
+            event = json.loads(await ws.recv())
+            if not event.get("fatal"):
+                await ws.send(json.dumps({"type": "end"}))
+            await ws.wait_closed()
+            return event, ws.close_code
+
+    event, code = run(update_with("glossary " * 500_000))  # 4.5 MB, as an attacker sent
+    assert event["code"] == "invalid_config" and "prompt" in event["message"] and "4000" in event["message"]
+    assert code == 1008
+    event, code = run(update_with("Anna, Bolek, Czesław"))
+    assert event["type"] == "session.updated" and event["session"]["prompt"] == "Anna, Bolek, Czesław"

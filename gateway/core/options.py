@@ -42,6 +42,13 @@ OPTION_KEYS = tuple(f.name for f in fields(SessionOptions))
 LIMITS: dict[str, tuple[float, float]] = {"endpoint_ms": (100, 5000), "max_segment_s": (2.0, 28.0), "vad_aggressiveness": (0, 3)}
 
 
+def prompt_too_long(length: int, limit: int) -> str:
+    return (
+        f"prompt is {length} characters; the limit is {limit} (Whisper reads only the last 223 tokens "
+        "of a prompt, about 900 characters of English)"
+    )
+
+
 def _invalid(message: str) -> ProtocolError:
     return ProtocolError("invalid_config", message, fatal=True)
 
@@ -63,7 +70,7 @@ def _as_number(key: str, value: Any, kind: type[int] | type[float]) -> int | flo
         number = kind(value)
         if kind is int and isinstance(value, float) and value != int(value):
             raise ValueError
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(1e400)
         raise _invalid(f"{key} must be {'an integer' if kind is int else 'a number'}, got {value!r}") from None
     if key in LIMITS:
         low, high = LIMITS[key]
@@ -72,7 +79,12 @@ def _as_number(key: str, value: Any, kind: type[int] | type[float]) -> int | flo
     return number
 
 
-def parse_options(raw: Mapping[str, Any], base: SessionOptions, languages: Collection[str]) -> SessionOptions:
+MAX_PROMPT_CHARS = 4000  # the default bound; Whisper reads at most the last 223 tokens of it
+
+
+def parse_options(
+    raw: Mapping[str, Any], base: SessionOptions, languages: Collection[str], max_prompt_chars: int = MAX_PROMPT_CHARS
+) -> SessionOptions:
     """Apply client-given options over ``base``; refuse unknown keys and bad values.
 
     Model names are checked by the caller, which knows the registry.
@@ -87,6 +99,8 @@ def parse_options(raw: Mapping[str, Any], base: SessionOptions, languages: Colle
         if key in ("model", "prompt"):
             if value is not None and not isinstance(value, str):
                 raise _invalid(f"{key} must be a string")
+            if key == "prompt" and value is not None and len(value) > max_prompt_chars:
+                raise _invalid(prompt_too_long(len(value), max_prompt_chars))
             changes[key] = value if key == "prompt" else (value or base.model)
         elif key == "language":
             try:

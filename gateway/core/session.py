@@ -165,7 +165,9 @@ class StreamSession:
             if refusal is not None:
                 raise ProtocolError("invalid_state", refusal)
             if isinstance(command, Configure):
-                self._configure(parse_options(command.changes, self.options, self._languages))
+                self._configure(
+                    parse_options(command.changes, self.options, self._languages, self.settings.max_prompt_chars)
+                )
                 self._move(trigger)
                 self._outbox.emit(SessionUpdated(self.options.to_dict()))
             elif isinstance(command, Audio):

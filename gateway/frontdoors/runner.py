@@ -105,10 +105,13 @@ class StreamRunner:
 
     # -- reading ----------------------------------------------------------
     async def _read(self) -> None:
+        # Reading goes on after the client's end, until the session closes:
+        # what it still sends is answered (invalid_state), and a client that
+        # leaves is noticed before its finals are sent into the void.
         try:
-            while self.session.state.is_open:
+            while self.session.state is not SessionState.CLOSED:
                 await self._readable.wait()
-                if not self.session.state.is_open:
+                if self.session.state is SessionState.CLOSED:
                     break
                 message = await self.websocket.receive()
                 if message["type"] == "websocket.disconnect":
@@ -199,7 +202,7 @@ class StreamRunner:
                         await self._send(frame)
                     if self.observer:
                         self.observer.event_sent(event.type, not self._gone)
-        if session.state.is_open and session.wants_audio:
+        if session.state is SessionState.CLOSING or session.wants_audio:
             self._readable.set()
         else:
             self._readable.clear()

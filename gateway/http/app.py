@@ -54,6 +54,7 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engi
         settings=StreamSettings(
             partial_interval_ms=config.partial_interval_ms,
             speculative_final=config.speculative_final,
+            max_prompt_chars=config.max_prompt_chars,
         ),
         languages=frozenset(all_languages()),
     )

@@ -18,6 +18,7 @@ from gateway import formats
 from gateway.audio import AudioDecodeError, decode_file
 from gateway.config import ServerConfig
 from gateway.core.languages import english_only_refusal, normalise_language
+from gateway.core.options import prompt_too_long
 from gateway.files.transcription import BatchInputError, BatchRequest, transcribe_async
 from gateway.inference.engine import Engine
 from gateway.inference.models import ModelError, ModelInfo, ModelRegistry, UnknownModelError, all_languages
@@ -77,6 +78,8 @@ def install_batch_routes(app: FastAPI, engine: Engine, registry: ModelRegistry, 
         refusal = english_only_refusal(form.model, registry.is_multilingual(model_id), form.language, task)
         if refusal is not None:
             return _error(400, refusal, "model")
+        if form.prompt and len(form.prompt) > config.max_prompt_chars:
+            return _error(400, prompt_too_long(len(form.prompt), config.max_prompt_chars), "prompt", "prompt_too_long")
         data = await file.read()
         if len(data) > max_bytes:
             return too_large(max_bytes)

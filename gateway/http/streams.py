@@ -82,7 +82,7 @@ class StreamDoors:
             )
             return
         try:
-            options = parse_options(dialect.options(), self.defaults, self.languages)
+            options = parse_options(dialect.options(), self.defaults, self.languages, self.settings.max_prompt_chars)
             session = StreamSession(options, self.catalog, self.languages, self.settings)
         except ProtocolError as exc:
             metrics.streams_total.labels("invalid_config").inc()

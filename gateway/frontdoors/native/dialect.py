@@ -20,7 +20,7 @@ def parse_message(text: str) -> Command:
     """A control message: ``session.update``, ``flush`` or ``end``."""
     try:
         message = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         raise ProtocolError(
             "invalid_message",
             "text frames must be JSON objects such as {\"type\": \"flush\"}; send audio as binary frames",
