@@ -51,6 +51,10 @@ class ServerConfig:
         metadata={"help": "API keys (comma-separated in the environment); none: no authentication", "secret": True},
     )
     max_upload_mb: float = field(default=25.0, metadata={"help": "largest accepted upload for the batch API"})
+    max_audio_s: float = field(
+        default=7200.0,
+        metadata={"help": "longest upload, in seconds of decoded audio: longer files are refused (413) before they are decoded"},
+    )
     max_prompt_chars: int = field(
         default=4000, metadata={"help": "longest prompt a stream or an upload may give (Whisper reads its last 223 tokens)"}
     )

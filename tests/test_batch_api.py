@@ -491,6 +491,79 @@ def test_400_for_a_prompt_over_the_limit(server):
     assert post(server.http, data={"model": "whisper-1", "prompt": "Arctic reports."}, file=audio).status_code == 200
 
 
+def test_413_for_an_upload_that_decodes_to_more_than_the_limit(server):
+    from .test_audio import tiny_rate_wav
+
+    r = post(server.http, data={"model": "whisper-1"}, file=tiny_rate_wav(1, 373_000))  # 373 KB, 103 hours
+    assert r.status_code == 413, r.text
+    error = r.json()["error"]
+    assert error["code"] == "audio_too_long" and error["param"] == "file" and "7200 s" in error["message"]
+
+
+def test_a_mostly_valid_mp3_is_transcribed_around_its_corrupt_frames(server):
+    from .test_audio import corrupted, mp3_of
+
+    clip = CLIPS["lhotse-libri-2412-153948-0000"]
+    r = post(server.http, data={"model": "whisper-1", "response_format": "json"}, file=corrupted(mp3_of(load_clip(clip.id))))
+    assert r.status_code == 200, r.text
+    assert wer(clip.text, r.json()["text"]) <= 0.3, r.json()
+
+
+def test_an_upload_is_planned_off_the_event_loop(server, monkeypatch):
+    import threading
+
+    from gateway.files import transcription
+
+    threads = []
+    real = transcription.speech_regions
+
+    def recording(audio, *args, **kwargs):
+        threads.append(threading.current_thread())
+        return real(audio, *args, **kwargs)
+
+    monkeypatch.setattr(transcription, "speech_regions", recording)
+    assert post(server.http, data={"model": "whisper-1"}, file=wav_bytes(load_clip("ds-arctic-a0024"))).status_code == 200
+    assert threads and server.thread not in threads  # the VAD pass of an hour would stall every stream
+
+
+def test_an_upload_whose_client_leaves_stops_decoding(server, long_audio, monkeypatch):
+    import threading
+    import time
+
+    engine = server.app.state.engine
+    outcomes: list[bool] = []  # per batch chunk: cancelled?
+    submitted = threading.Event()
+    real_submit = engine.submit
+
+    def spy(job):
+        future = real_submit(job)
+        if job.priority.name == "BATCH":
+            submitted.set()
+            future.add_done_callback(lambda f: outcomes.append(f.cancelled()))
+        return future
+
+    monkeypatch.setattr(engine, "submit", spy)
+    eight_times = wav_bytes(np.tile(load_wav(long_audio.wav), 8))  # 8.7 minutes: about 20 chunks
+    body = (
+        b'--x\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n'
+        b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\nContent-Type: audio/wav\r\n\r\n'
+        + eight_times + b"\r\n--x--\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+        s.sendall(
+            b"POST /v0/audio/transcriptions HTTP/1.1\r\nHost: test\r\n"
+            b"Content-Type: multipart/form-data; boundary=x\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+        )
+        assert submitted.wait(30)
+    # The client is gone. Wait for the engine to settle.
+    deadline = time.monotonic() + 60
+    while engine.load(max_age_s=0).pending_batch or engine.load(max_age_s=0).busy:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert outcomes and any(outcomes), f"all {len(outcomes)} chunks were decoded for nobody"
+
+
 def test_404_lists_the_models(server):
     r = post(server.http, data={"model": "whisper-9"}, file=wav_bytes(load_clip("ds-ldc93s1")))
     assert r.status_code == 404

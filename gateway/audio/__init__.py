@@ -2,7 +2,7 @@
 and decoding whole files (``container``). No I/O beyond the bytes a caller
 hands in, nothing of the layers above."""
 
-from .container import AudioDecodeError, decode_file
+from .container import AudioDecodeError, AudioTooLong, decode_file
 from .pcm import BYTES_PER_SAMPLE, MULAW_TO_FLOAT, decode_samples, encode_samples, float_to_mulaw
 from .resample import SAMPLE_RATE, StreamResampler
 
@@ -11,6 +11,7 @@ __all__ = [
     "MULAW_TO_FLOAT",
     "SAMPLE_RATE",
     "AudioDecodeError",
+    "AudioTooLong",
     "StreamResampler",
     "decode_file",
     "decode_samples",

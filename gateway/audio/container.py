@@ -1,21 +1,56 @@
-"""Audio files: any container and codec FFmpeg reads, decoded to 16 kHz mono."""
+"""Audio files: any container and codec FFmpeg reads, decoded to 16 kHz mono.
+
+An upload's cost is bounded before it is spent: a file whose container says
+it is longer than ``max_seconds`` is refused before decoding, and decoding
+stops at ``max_seconds`` whatever the header said (a few hundred kilobytes
+of 8-bit audio with a 1 Hz header decode to a hundred hours). Sample rates
+under ``MIN_SAMPLE_RATE`` are not audio a model can hear. Corrupt packets
+are skipped, as players skip them, and a change of format mid-file gets a
+resampler of its own instead of failing the file.
+"""
 
 from __future__ import annotations
 
 import io
 import os
+from typing import Any
 
 import numpy as np
 
 from .resample import SAMPLE_RATE
+
+MIN_SAMPLE_RATE = 4000  # telephony is 8 kHz; below 4 kHz nothing is left of speech
 
 
 class AudioDecodeError(ValueError):
     pass
 
 
-def decode_file(source: bytes | str | os.PathLike) -> np.ndarray:
-    """Any container/codec FFmpeg reads -> float32 mono 16 kHz (stereo is downmixed)."""
+class AudioTooLong(AudioDecodeError):
+    """The file is longer than the caller's limit (HTTP 413)."""
+
+    def __init__(self, limit_s: float, claimed_s: float | None = None):
+        self.limit_s = limit_s
+        self.claimed_s = claimed_s
+        said = f"the file says it is {claimed_s / 3600:.1f} hours long" if claimed_s else "the file decodes to more"
+        super().__init__(f"{said}; the limit is {limit_s:g} s of audio ({limit_s / 3600:.2g} hours)")
+
+
+def _claimed_seconds(container: Any, stream: Any) -> float | None:
+    """The duration the container or the stream declares, if any."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return float(container.duration) / 1_000_000  # AV_TIME_BASE
+    return None
+
+
+def decode_file(source: bytes | str | os.PathLike[str], max_seconds: float | None = None) -> np.ndarray:
+    """Any container/codec FFmpeg reads -> float32 mono 16 kHz (stereo is downmixed).
+
+    Raises ``AudioTooLong`` past ``max_seconds`` (None: no limit) and
+    ``AudioDecodeError`` for what is not audio.
+    """
     import av
 
     handle = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
@@ -25,12 +60,34 @@ def decode_file(source: bytes | str | os.PathLike) -> np.ndarray:
             if not container.streams.audio:
                 raise AudioDecodeError("the file is not decodable audio (it has no audio stream)")
             stream = container.streams.audio[0]
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-            for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
+            claimed = _claimed_seconds(container, stream)
+            if max_seconds is not None and claimed is not None and claimed > max_seconds:
+                raise AudioTooLong(max_seconds, claimed)
+            rate = stream.codec_context.sample_rate
+            if rate and rate < MIN_SAMPLE_RATE:
+                raise AudioDecodeError(f"the file's sample rate is {rate} Hz; audio under {MIN_SAMPLE_RATE} Hz holds no speech")
+            decoded_s = 0.0
+            resampler: Any = None
+            setup: tuple[str, str, int] | None = None
+            for packet in container.demux(stream):
+                try:
+                    frames = packet.decode()
+                except av.error.InvalidDataError:
+                    continue  # a corrupt packet: skipped, as players skip it
+                for frame in frames:
+                    if frame.sample_rate < MIN_SAMPLE_RATE:
+                        continue  # a corrupt header
+                    decoded_s += frame.samples / frame.sample_rate
+                    if max_seconds is not None and decoded_s > max_seconds:
+                        raise AudioTooLong(max_seconds)
+                    if (frame.format.name, frame.layout.name, frame.sample_rate) != setup:
+                        if resampler is not None:  # the format changed: finish the old one
+                            chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
+                        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+                        setup = (frame.format.name, frame.layout.name, frame.sample_rate)
+                    chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(frame)]
+            if resampler is not None:
+                chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
     except AudioDecodeError:
         raise
     except (av.error.FFmpegError, UnicodeDecodeError, IndexError, ValueError) as exc:

@@ -227,8 +227,14 @@ def transcribe(engine: Engine, audio: np.ndarray, request: BatchRequest) -> Tran
 
 
 async def transcribe_async(engine: Engine, audio: np.ndarray, request: BatchRequest) -> Transcription:
-    """Event-loop driver (HTTP API); a cancelled request cancels its queued pieces."""
-    steps = FileTranscription(audio, request).steps(engine)
+    """Event-loop driver (HTTP API); a cancelled request cancels its queued pieces.
+
+    The plan (a VAD pass over the whole file: seconds for an hour of audio)
+    is made on a worker thread, so that the event loop keeps serving streams.
+    """
+    loop = asyncio.get_running_loop()
+    plan = await loop.run_in_executor(None, FileTranscription, audio, request)
+    steps = plan.steps(engine)
     try:
         future = next(steps)
         while True:

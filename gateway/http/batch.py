@@ -8,14 +8,15 @@ fields get FastAPI's 422 validation body naming the field; the work itself is
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any, Literal
+from collections.abc import Awaitable
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import FastAPI, File, Form, UploadFile
+from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
 
 from gateway import formats
-from gateway.audio import AudioDecodeError, decode_file
+from gateway.audio import AudioDecodeError, AudioTooLong, decode_file
 from gateway.config import ServerConfig
 from gateway.core.languages import english_only_refusal, normalise_language
 from gateway.core.options import prompt_too_long
@@ -61,6 +62,35 @@ FormFields = Annotated[TranscriptionForm, Form()]
 AudioFile = Annotated[UploadFile, File(description="The audio file: any format FFmpeg decodes")]
 
 
+T = TypeVar("T")
+
+
+class ClientGone(Exception):
+    """The client disconnected before its answer was ready."""
+
+
+async def until_disconnected(request: Request, work: Awaitable[T]) -> T:
+    """``work``, cancelled (and ``ClientGone`` raised) if the client leaves
+    first: an upload's queued chunks are not decoded for nobody."""
+    task = asyncio.ensure_future(work)
+
+    async def gone() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass  # the body was read already: the next message is the disconnect
+
+    watcher = asyncio.ensure_future(gone())
+    try:
+        done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    if task in done:
+        return task.result()
+    raise ClientGone
+
+
 def _error(status: int, message: str, param: str | None = None, code: str | None = None, **extra: Any) -> JSONResponse:
     metrics.batch_requests.labels(str(status)).inc()
     return openai_error(status, message, param, code, **extra)
@@ -70,7 +100,7 @@ def install_batch_routes(app: FastAPI, engine: Engine, registry: ModelRegistry, 
     max_bytes = int(config.max_upload_mb * 1_000_000)
     app.add_middleware(UploadLimit, max_bytes=max_bytes)
 
-    async def run(form: TranscriptionForm, file: UploadFile, task: str) -> Response:
+    async def run(http: Request, form: TranscriptionForm, file: UploadFile, task: str) -> Response:
         try:
             model_id = registry.resolve(form.model)
         except UnknownModelError as exc:
@@ -87,7 +117,9 @@ def install_batch_routes(app: FastAPI, engine: Engine, registry: ModelRegistry, 
             return _error(400, "the uploaded file is empty", "file", "empty_file")
         loop = asyncio.get_running_loop()
         try:
-            audio = await loop.run_in_executor(None, decode_file, data)
+            audio = await loop.run_in_executor(None, decode_file, data, config.max_audio_s)
+        except AudioTooLong as exc:
+            return _error(413, str(exc), "file", "audio_too_long")
         except AudioDecodeError as exc:
             return _error(400, f"{exc}; send wav, flac, mp3, ogg/opus, m4a/aac, webm or another format FFmpeg reads", "file", "invalid_audio")
         words = "word" in (form.timestamp_granularities or [])
@@ -96,7 +128,10 @@ def install_batch_routes(app: FastAPI, engine: Engine, registry: ModelRegistry, 
             temperature=form.temperature or 0.0, word_timestamps=words,
         )
         try:
-            result = await transcribe_async(engine, audio, request)
+            result = await until_disconnected(http, transcribe_async(engine, audio, request))
+        except ClientGone:
+            metrics.batch_requests.labels("499").inc()
+            return Response(status_code=499)  # nobody reads it; the queued chunks were cancelled
         except BatchInputError as exc:
             return _error(400, str(exc), "file", "empty_audio")
         except ModelError as exc:
@@ -108,12 +143,12 @@ def install_batch_routes(app: FastAPI, engine: Engine, registry: ModelRegistry, 
     for version in ("v0", "v1"):
 
         @app.post(f"/{version}/audio/transcriptions", tags=["audio"], summary="Transcribe audio")
-        async def transcriptions(form: FormFields, file: AudioFile):
-            return await run(form, file, "transcribe")
+        async def transcriptions(http: Request, form: FormFields, file: AudioFile) -> Response:
+            return await run(http, form, file, "transcribe")
 
         @app.post(f"/{version}/audio/translations", tags=["audio"], summary="Translate audio to English text")
-        async def translations(form: FormFields, file: AudioFile):
-            return await run(form, file, "translate")
+        async def translations(http: Request, form: FormFields, file: AudioFile) -> Response:
+            return await run(http, form, file, "translate")
 
         @app.get(f"/{version}/models", tags=["models"], summary="List models")
         async def list_models():
