@@ -46,6 +46,10 @@ class ServerConfig:
     admission: bool = field(
         default=True, metadata={"help": "refuse new streams (503) while the finals of open ones are falling behind"}
     )
+    send_timeout_s: float = field(
+        default=5.0,
+        metadata={"help": "how long a send to a stream's client may wait; a client that does not read is then closed (1008 slow_consumer)"},
+    )
     api_keys: tuple[str, ...] = field(
         default=(),
         metadata={"help": "API keys (comma-separated in the environment); none: no authentication", "secret": True},

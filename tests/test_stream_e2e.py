@@ -450,3 +450,47 @@ def test_a_prompt_longer_than_the_limit_is_refused(server):
     assert code == 1008
     event, code = run(update_with("Anna, Bolek, Czesław"))
     assert event["type"] == "session.updated" and event["session"]["prompt"] == "Anna, Bolek, Czesław"
+
+
+def flood_without_reading(port: int, seconds: float = 30.0) -> None:
+    """A client that upgrades, then sends bad frames (each answered with an
+    error event) and never reads a byte: its receive window fills, and so
+    does the server's send buffer."""
+    import base64
+    import os
+    import socket
+
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        s.sendall(
+            f"GET /v0/audio/stream HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        assert b" 101 " in s.recv(1024)
+        odd_byte = bytes([0x82, 0x81, 1, 2, 3, 4, 0x01 ^ 1])  # a masked 1-byte binary frame: invalid_audio
+        s.setblocking(False)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                s.send(odd_byte * 100)
+            except BlockingIOError:
+                time.sleep(0.01)
+            except OSError:  # the server dropped us
+                return
+        raise AssertionError("the server never closed a client that does not read")
+
+
+def test_a_client_that_stops_reading_is_closed_and_frees_its_slot(make_server):
+    running = make_server(send_timeout_s=1.0, max_streams=1)
+    flood_without_reading(running.port)
+    hub = running.app.state.hub
+    deadline = time.monotonic() + 10
+    while hub.runners:
+        assert time.monotonic() < deadline, "the stream of a client that does not read still holds its slot"
+        time.sleep(0.05)
+    assert _metric(running, "stt_streams_total", outcome="slow_consumer") >= 1
+    clip = CLIPS["ds-arctic-a0024"]
+    result = run(stream_audio(stream_url(running.ws), load_clip(clip.id), speed=None))  # the slot is free again
+    assert wer(clip.text, result.text) <= 0.2, result.text

@@ -37,9 +37,11 @@ from gateway.core.errors import ProtocolError
 from gateway.core.session import SessionState, StreamSession
 from gateway.inference.engine import Engine, EngineClosed
 
-from .dialect import CLOSE_INTERNAL, CLOSE_NORMAL, Dialect, Frame
+from .dialect import CLOSE_INTERNAL, CLOSE_NORMAL, CLOSE_POLICY, Dialect, Frame
 
 log = logging.getLogger(__name__)
+
+SLOW_CONSUMER = "slow_consumer"  # the close reason for a client that stopped reading
 
 
 class RunnerObserver(Protocol):
@@ -60,13 +62,18 @@ class StreamRunner:
         dialect: Dialect,
         engine: Engine,
         observer: RunnerObserver | None = None,
+        send_timeout_s: float = 5.0,
     ):
+        """``send_timeout_s``: how long one send may wait for a client that
+        does not read before the stream is closed as a slow consumer."""
         self.websocket = websocket
         self.session = session
         self.dialect = dialect
         self.engine = engine
         self.observer = observer
+        self.send_timeout_s = send_timeout_s
         self.detached = False  # a send failed: the peer is gone, stop writing
+        self.slow = False  # a send timed out: the client stopped reading
         self._loop = asyncio.get_running_loop()
         self._futures: dict[int, Future] = {}
         self._results: asyncio.Queue[tuple[int, Future]] = asyncio.Queue()
@@ -87,9 +94,10 @@ class StreamRunner:
             for future in self._futures.values():
                 future.cancel()
             await asyncio.gather(reader, results, return_exceptions=True)
-        if self.websocket.client_state is WebSocketState.CONNECTED and not self._gone:
+        if self.websocket.client_state is WebSocketState.CONNECTED and (self.slow or not self._gone):
             try:
-                await self.websocket.close(self._close_code)
+                reason = SLOW_CONSUMER if self.slow else ""
+                await asyncio.wait_for(self.websocket.close(self._close_code, reason), self.send_timeout_s)
             except Exception:  # the peer may be gone already
                 pass
 
@@ -184,19 +192,22 @@ class StreamRunner:
 
     # -- writing ----------------------------------------------------------
     async def _pump(self) -> None:
-        """Act on everything the session has put in its outboxes."""
+        """Act on everything the session has put in its outboxes, until they
+        stay empty (a send that times out changes the session)."""
         session = self.session
-        load = self.engine.load()
-        session.handle(LoadReport(load.pressure, load.final_decode_s))
-        while actions := session.take_actions():  # carrying one out may answer it at once
-            for action in actions:
-                self._carry_out(action)
-        events = session.take_events()
-        if events:
+        while True:
+            load = self.engine.load()
+            session.handle(LoadReport(load.pressure, load.final_decode_s))
+            while actions := session.take_actions():  # carrying one out may answer it at once
+                for action in actions:
+                    self._carry_out(action)
+            events = session.take_events()
+            if not events:
+                break
             async with self._send_lock:
                 for event in events:
                     code = self.dialect.close_code(event)
-                    if code is not None:
+                    if code is not None and not self.slow:
                         self._close_code = code
                     for frame in self.dialect.frames(event):
                         await self._send(frame)
@@ -212,10 +223,17 @@ class StreamRunner:
     async def _send(self, frame: Frame) -> None:
         if self._gone:
             return
+        send = self.websocket.send_bytes(frame) if isinstance(frame, bytes) else self.websocket.send_text(frame)
         try:
-            if isinstance(frame, bytes):
-                await self.websocket.send_bytes(frame)
-            else:
-                await self.websocket.send_text(frame)
+            await asyncio.wait_for(send, self.send_timeout_s)
+        except asyncio.TimeoutError:
+            # The client stopped reading: its socket would hold the stream (and
+            # a --max-streams slot, and shutdown) for ever. Finalise what it
+            # sent, as if it had gone, and close it.
+            log.info("stream %s: a send waited %.0f s, the client is not reading: closing it (%s)",
+                     self.session.session_id, self.send_timeout_s, SLOW_CONSUMER)
+            self.slow = self.detached = True
+            self._close_code = CLOSE_POLICY
+            self.session.handle(ConnectionLost())
         except Exception:  # peer gone: keep finalising, stop writing
             self.detached = True

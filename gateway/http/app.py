@@ -57,6 +57,7 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engi
             max_prompt_chars=config.max_prompt_chars,
         ),
         languages=frozenset(all_languages()),
+        send_timeout_s=config.send_timeout_s,
     )
 
     @contextlib.asynccontextmanager

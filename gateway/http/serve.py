@@ -35,6 +35,17 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
     """
 
     async def send(self, message: Any) -> None:
+        if (
+            message["type"] == "websocket.close"
+            and self.handshake_complete
+            and not self.close_sent
+            and not self.writable.is_set()
+        ):
+            # The peer stopped reading and the write buffer will not drain:
+            # a close frame would wait behind it for ever. Drop the connection.
+            self.close_sent = True
+            self.transport.abort()
+            return
         await super().send(message)
         if message["type"] == "websocket.http.response.body" and not message.get("more_body", False):
             self.handshake_complete = True

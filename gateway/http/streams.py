@@ -50,6 +50,7 @@ class StreamDoors:
         defaults: SessionOptions,
         settings: StreamSettings,
         languages: Collection[str],
+        send_timeout_s: float = 5.0,
     ):
         self.engine = engine
         self.catalog = catalog
@@ -58,6 +59,7 @@ class StreamDoors:
         self.defaults = defaults
         self.settings = settings
         self.languages = languages
+        self.send_timeout_s = send_timeout_s
 
     def endpoint(self, dialect: type[Dialect]) -> Callable[[WebSocket], Awaitable[None]]:
         """The WebSocket route of the front door that speaks ``dialect``."""
@@ -89,7 +91,7 @@ class StreamDoors:
             await self._refuse(websocket, dialect, exc)
             return
         await websocket.accept(subprotocol=dialect.subprotocol())
-        runner = StreamRunner(websocket, session, dialect, self.engine, metrics.StreamMetrics())
+        runner = StreamRunner(websocket, session, dialect, self.engine, metrics.StreamMetrics(), self.send_timeout_s)
         with self.hub.open(runner):
             metrics.streams_active.inc()
             log.info(
@@ -101,7 +103,8 @@ class StreamDoors:
             finally:
                 metrics.streams_active.dec()
                 gone = runner.detached or session.detached
-                metrics.streams_total.labels("detached" if gone else "closed").inc()
+                outcome = "slow_consumer" if runner.slow else "detached" if gone else "closed"
+                metrics.streams_total.labels(outcome).inc()
                 log.info("stream %s closed after %.1f s of audio", session.session_id, session.duration)
 
     @staticmethod
