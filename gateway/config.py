@@ -42,13 +42,36 @@ class ServerConfig:
     max_segment_s: float = field(default=15.0, metadata={"help": "default longest utterance before a forced cut"})
     partial_interval_ms: int = field(default=400, metadata={"help": "new speech between partial decodes"})
     speculative_final: bool = field(default=True, metadata={"help": "start the final decode when a pause begins"})
-    max_streams: int = field(default=0, metadata={"help": "hard cap on concurrent streams (0: only load-based admission)"})
+    max_streams: int = field(
+        default=64, metadata={"help": "most concurrent streams (503 beyond); load-based admission may refuse sooner (0: no cap)"}
+    )
+    max_connections: int = field(
+        default=512, metadata={"help": "most concurrent HTTP and WebSocket connections (503 beyond; 0: no cap)"}
+    )
+    allowed_origins: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "web origins (scheme://host[:port]) whose pages may open streams besides the gateway's own, "
+            "comma-separated; * for any. Clients that send no Origin are not browsers and always may"
+        },
+    )
+    drain_timeout_s: float = field(
+        default=20.0,
+        metadata={"help": "on SIGTERM/SIGINT, how long open streams get to finalise before the server exits anyway"},
+    )
     admission: bool = field(
         default=True, metadata={"help": "refuse new streams (503) while the finals of open ones are falling behind"}
     )
     send_timeout_s: float = field(
         default=5.0,
         metadata={"help": "how long a send to a stream's client may wait; a client that does not read is then closed (1008 slow_consumer)"},
+    )
+    idle_timeout_s: float = field(
+        default=120.0,
+        metadata={"help": "a stream that has sent no speech (no audio, or only silence) for this long is finalised and closed (0: never)"},
+    )
+    max_session_s: float = field(
+        default=14400.0, metadata={"help": "longest a stream may stay open; then it is finalised and closed (0: no limit)"}
     )
     api_keys: tuple[str, ...] = field(
         default=(),

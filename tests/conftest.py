@@ -101,15 +101,13 @@ def start_server(config, registry, engine, extend=None) -> RunningServer:
 def serve_app(app) -> RunningServer:
     import uvicorn
 
-    from gateway.http.serve import WebSocketProtocol
+    from gateway.http.serve import uvicorn_config
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, ws=WebSocketProtocol, log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
-    )
+    server = uvicorn.Server(uvicorn_config(app, app.state.config, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

@@ -424,6 +424,9 @@ def test_openapi_names_the_documented_fields(server):
         assert '"minimum": 0' in temperature and '"maximum": 1' in temperature
         assert "word" in json.dumps(properties["timestamp_granularities"])
         assert properties["file"].get("format") == "binary" or properties["file"].get("contentMediaType")
+        responses = spec["paths"][route]["post"]["responses"]
+        assert {"200", "400", "404", "413", "422"} <= set(responses), (route, sorted(responses))
+        assert responses["413"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
     for route in ("/v0/models", "/v1/models"):
         assert "get" in spec["paths"][route]
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+import socket
+
 import httpx
+import pytest
+import websockets
 
 from gateway.frontdoors.dialect import Upgrade
 from gateway.frontdoors.native import NativeDialect
 from gateway.http.admission import StreamHub
-from gateway.http.auth import Keys
+from gateway.http.auth import Keys, RedactSecrets
 from gateway.inference.engine import EngineLoad
 
 
@@ -66,3 +73,68 @@ def test_keys_do_not_lock_out_health_or_the_demo(make_server):
     assert httpx.get(f"{running.http}/healthz").status_code == 200
     assert httpx.get(f"{running.http}/metrics").status_code == 401
     assert httpx.get(f"{running.http}/metrics", headers={"Authorization": "Bearer k"}).status_code == 200
+
+
+def test_readyz_says_whether_a_new_stream_would_be_taken(make_server):
+    running = make_server(max_streams=1)
+    assert httpx.get(f"{running.http}/readyz").json()["status"] == "ready"
+
+    async def while_one_stream_is_open():
+        async with websockets.connect(f"{running.ws}/v0/audio/stream") as ws:
+            await ws.recv()
+            return httpx.get(f"{running.http}/readyz")
+
+    busy = asyncio.run(while_one_stream_is_open())
+    assert busy.status_code == 503 and busy.json()["status"] == "at_capacity" and int(busy.headers["Retry-After"]) > 0
+    hub = running.app.state.hub
+    hub.draining = True
+    try:
+        assert httpx.get(f"{running.http}/readyz").json()["status"] == "draining"
+    finally:
+        hub.draining = False
+
+
+def test_pages_from_other_origins_may_not_open_streams(make_server):
+    running = make_server(allowed_origins=("https://captions.example",))
+
+    async def first_event(origin):
+        async with websockets.connect(f"{running.ws}/v0/audio/stream", origin=origin) as ws:
+            return json.loads(await ws.recv())["type"]
+
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        asyncio.run(first_event("http://evil.example"))
+    assert refused.value.response.status_code == 403
+    assert json.loads(refused.value.response.body)["error"]["code"] == "origin_not_allowed"
+    for allowed in (f"http://127.0.0.1:{running.port}", "https://captions.example", None):  # its own page, a listed one, no browser
+        assert asyncio.run(first_event(allowed)) == "session.created", allowed
+
+
+def test_connections_beyond_the_cap_are_refused(make_server):
+    running = make_server(max_connections=2)
+    idle = [socket.create_connection(("127.0.0.1", running.port)) for _ in range(2)]
+    try:
+        assert httpx.get(f"{running.http}/healthz").status_code == 503
+    finally:
+        for s in idle:
+            s.close()
+    assert httpx.get(f"{running.http}/healthz").status_code == 200
+
+
+def test_keys_in_query_strings_are_masked_in_the_log():
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 0, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/v3/ws?sample_rate=16000&token=s3cret&API_KEY=k3y", "1.1", 101), None,
+    )
+    assert RedactSecrets().filter(record)
+    line = record.getMessage()
+    assert "s3cret" not in line and "k3y" not in line and "sample_rate=16000&token=<redacted>" in line
+
+
+def test_a_drain_ends_at_its_deadline_whatever_the_streams_do():
+    class Stuck:
+        def shutdown(self):
+            pass  # never finishes
+
+    hub = StreamHub(LoadedEngine(0.0, 0.0), runners={Stuck()})
+    asyncio.run(asyncio.wait_for(hub.drain(timeout=0.3), 5))
+    assert hub.draining and hub.runners  # it gave up on the stuck one instead of waiting for ever

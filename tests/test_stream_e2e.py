@@ -445,7 +445,7 @@ def test_a_prompt_longer_than_the_limit_is_refused(server):
             await ws.wait_closed()
             return event, ws.close_code
 
-    event, code = run(update_with("glossary " * 500_000))  # 4.5 MB, as an attacker sent
+    event, code = run(update_with("glossary " * 400_000))  # 3.6 MB, as an attacker sent (4 MiB is the message limit)
     assert event["code"] == "invalid_config" and "prompt" in event["message"] and "4000" in event["message"]
     assert code == 1008
     event, code = run(update_with("Anna, Bolek, Czesław"))
@@ -494,3 +494,40 @@ def test_a_client_that_stops_reading_is_closed_and_frees_its_slot(make_server):
     clip = CLIPS["ds-arctic-a0024"]
     result = run(stream_audio(stream_url(running.ws), load_clip(clip.id), speed=None))  # the slot is free again
     assert wer(clip.text, result.text) <= 0.2, result.text
+
+
+def test_a_stream_without_speech_is_closed_after_the_idle_timeout(make_server):
+    running = make_server(idle_timeout_s=1.0)
+
+    async def silent(send_silence: bool):
+        async with websockets.connect(stream_url(running.ws)) as ws:
+            events = [json.loads(await ws.recv())]
+            if send_silence:  # audio, but only silence, at real-time pace
+                async def keep_sending():
+                    while True:
+                        await ws.send(encode_samples(np.zeros(1600, np.float32), "pcm_s16le"))
+                        await asyncio.sleep(0.1)
+
+                sender = asyncio.create_task(keep_sending())
+            events += await _collect_until(ws, lambda e: e["type"] == "session.closed", timeout=10)
+            if send_silence:
+                sender.cancel()
+            await ws.wait_closed()
+            return events, ws.close_code
+
+    for send_silence in (False, True):
+        events, code = run(silent(send_silence))
+        kinds = [e["type"] for e in events]
+        assert kinds == ["session.created", "error", "session.closed"], kinds
+        assert events[1]["code"] == "idle_timeout" and events[1]["fatal"] and code == 1000
+
+
+def test_speech_keeps_a_stream_open_and_the_session_limit_ends_it(make_server):
+    running = make_server(idle_timeout_s=2.0, max_session_s=4.0)
+    clip = CLIPS["lhotse-libri-2412-153948-0000"]  # 11.7 s of speech at real-time pace: longer than the limit
+    result = run(stream_audio(stream_url(running.ws), load_clip(clip.id), speed=1.0, end=False))
+    codes = [e["code"] for e in result.of_type("error")]
+    # Never idle (someone was speaking); audio the client sent on after the limit: invalid_state.
+    assert codes[0] == "session_timeout" and set(codes[1:]) <= {"invalid_state"}, codes
+    assert result.finals and result.closed is not None and 3.5 < result.closed["duration"] < 6.0
+    assert "reader" in result.text.lower()  # what was received was finalised

@@ -61,9 +61,11 @@ class ConnectionLost:
 
 
 @dataclass(frozen=True)
-class Shutdown:
-    """The server is going away: say so, then finalise like ``End``."""
+class Stop:
+    """The server ends the stream (shutting down, a time limit): say why
+    with a fatal error ``code``, then finalise like ``End``."""
 
+    code: str  # "server_shutdown", "idle_timeout", "session_timeout"
     message: str
 
 
@@ -94,7 +96,7 @@ class DecodeCancelled:
 
 
 EngineResult = Decoded | DecodeFailed | DecodeCancelled
-Command = ClientCommand | ConnectionLost | Shutdown | LoadReport | EngineResult
+Command = ClientCommand | ConnectionLost | Stop | LoadReport | EngineResult
 
 
 # -- to the engine ---------------------------------------------------------------

@@ -42,7 +42,7 @@ from .commands import (
     Flush,
     Invalid,
     LoadReport,
-    Shutdown,
+    Stop,
 )
 from .errors import ProtocolError, SessionStateError
 from .events import ErrorEvent, Event, SessionClosed, SessionCreated, SessionUpdated
@@ -143,9 +143,9 @@ class StreamSession:
             self.detached = True
             if self.state.is_open:
                 self._finish()
-        elif isinstance(command, Shutdown):
+        elif isinstance(command, Stop):
             if self.state.is_open:
-                self._outbox.emit(ErrorEvent("server_shutdown", command.message, fatal=True))
+                self._outbox.emit(ErrorEvent(command.code, command.message, fatal=True))
                 self._finish()
         else:
             self._from_client(command)
@@ -236,6 +236,12 @@ class StreamSession:
     def wants_audio(self) -> bool:
         """False while the transport should stop reading (backpressure)."""
         return self.state.is_open and self._transcriber.pending_finals < self.settings.max_pending_finals
+
+    @property
+    def last_speech_s(self) -> float:
+        """Where speech was last heard, in seconds of audio (0: not yet): it
+        stands still while a client sends nothing, or only silence."""
+        return self._transcriber.last_speech_s
 
     @property
     def duration(self) -> float:

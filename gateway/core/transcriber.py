@@ -78,6 +78,7 @@ class Transcriber:
         self.language: str | None = None  # of the latest final with speech
         self.utterances = 0  # started so far
         self.closing = False  # no more audio will come
+        self._speech_ended = 0  # absolute sample where the last utterance ended
         self._relieve = False  # the engine is under pressure
         self._final_decode_ms = 0
 
@@ -136,6 +137,13 @@ class Transcriber:
         return sum(u.state is UtteranceState.FINAL_PENDING for u in self._utterances)
 
     @property
+    def last_speech_s(self) -> float:
+        """Where speech was last heard, in audio seconds: the end of the last
+        utterance, or the audio so far while one is open."""
+        heard = self._segmenter.samples_fed if self._segmenter.in_speech else self._speech_ended
+        return heard / SAMPLE_RATE
+
+    @property
     def idle(self) -> bool:
         """Every utterance finalised."""
         return not self._utterances
@@ -154,6 +162,7 @@ class Transcriber:
                 if u is None:
                     continue
                 u.end, u.end_reason = event.end, event.reason
+                self._speech_ended = event.end
                 u.move("ended")
                 u.speculation_silence_start = None  # the endpoint confirms it
                 if u.final_request is not None:

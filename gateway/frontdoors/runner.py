@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Protocol
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -30,7 +31,7 @@ from gateway.core.commands import (
     EngineAction,
     Invalid,
     LoadReport,
-    Shutdown,
+    Stop,
     Submit,
 )
 from gateway.core.errors import ProtocolError
@@ -52,6 +53,15 @@ class RunnerObserver(Protocol):
     def event_sent(self, event_type: str, delivered: bool) -> None: ...
 
 
+@dataclass(frozen=True)
+class StreamLimits:
+    """How long a stream may take, each bound a server setting (0: none)."""
+
+    send_timeout_s: float = 5.0  # one send to a client that does not read
+    idle_timeout_s: float = 120.0  # wall time without speech: no audio, or only silence
+    max_session_s: float = 14400.0  # wall time of the whole stream
+
+
 class StreamRunner:
     """Runs one session over one accepted WebSocket until it is closed."""
 
@@ -62,16 +72,15 @@ class StreamRunner:
         dialect: Dialect,
         engine: Engine,
         observer: RunnerObserver | None = None,
-        send_timeout_s: float = 5.0,
+        limits: StreamLimits = StreamLimits(),
     ):
-        """``send_timeout_s``: how long one send may wait for a client that
-        does not read before the stream is closed as a slow consumer."""
         self.websocket = websocket
         self.session = session
         self.dialect = dialect
         self.engine = engine
         self.observer = observer
-        self.send_timeout_s = send_timeout_s
+        self.limits = limits
+        self.send_timeout_s = limits.send_timeout_s
         self.detached = False  # a send failed: the peer is gone, stop writing
         self.slow = False  # a send timed out: the client stopped reading
         self._loop = asyncio.get_running_loop()
@@ -84,28 +93,55 @@ class StreamRunner:
 
     async def run(self) -> None:
         await self._pump()
-        reader = asyncio.create_task(self._read())
-        results = asyncio.create_task(self._handle_results())
+        tasks = [
+            asyncio.create_task(self._read()),
+            asyncio.create_task(self._handle_results()),
+            asyncio.create_task(self._watch()),
+        ]
         try:
             await self._closed.wait()
         finally:
-            reader.cancel()
-            results.cancel()
+            for task in tasks:
+                task.cancel()
             for future in self._futures.values():
                 future.cancel()
-            await asyncio.gather(reader, results, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
         if self.websocket.client_state is WebSocketState.CONNECTED and (self.slow or not self._gone):
             try:
                 reason = SLOW_CONSUMER if self.slow else ""
-                await asyncio.wait_for(self.websocket.close(self._close_code, reason), self.send_timeout_s)
+                await asyncio.wait_for(self.websocket.close(self._close_code, reason), self.send_timeout_s or None)
             except Exception:  # the peer may be gone already
                 pass
 
     def shutdown(self, message: str = "the server is shutting down; your stream is being finalised") -> None:
         """Server going down: finalise the stream, then close."""
+        self.stop("server_shutdown", message)
+
+    def stop(self, code: str, message: str) -> None:
+        """End the stream for the server's reason: a fatal error event, the
+        finals of what was received, ``session.closed``, then close."""
         if self.session.state.is_open:
-            self.session.handle(Shutdown(message))
+            self.session.handle(Stop(code, message))
             self._loop.create_task(self._pump())
+
+    async def _watch(self) -> None:
+        """The stream's time limits, looked at a few times a second."""
+        limits = self.limits
+        bounds = [t for t in (limits.idle_timeout_s, limits.max_session_s) if t]
+        if not bounds:
+            return
+        tick = min(1.0, min(bounds) / 4)
+        opened = heard_at = self._loop.time()
+        heard = self.session.last_speech_s
+        while self.session.state.is_open:
+            await asyncio.sleep(tick)
+            now = self._loop.time()
+            if self.session.last_speech_s != heard:
+                heard, heard_at = self.session.last_speech_s, now
+            if limits.max_session_s and now - opened >= limits.max_session_s:
+                self.stop("session_timeout", f"the stream reached the longest session the server allows, {limits.max_session_s:g} s")
+            elif limits.idle_timeout_s and now - heard_at >= limits.idle_timeout_s:
+                self.stop("idle_timeout", f"no speech for {limits.idle_timeout_s:g} s (no audio, or only silence): the stream is closed")
 
     @property
     def _gone(self) -> bool:
@@ -225,7 +261,7 @@ class StreamRunner:
             return
         send = self.websocket.send_bytes(frame) if isinstance(frame, bytes) else self.websocket.send_text(frame)
         try:
-            await asyncio.wait_for(send, self.send_timeout_s)
+            await asyncio.wait_for(send, self.send_timeout_s or None)
         except asyncio.TimeoutError:
             # The client stopped reading: its socket would hold the stream (and
             # a --max-streams slot, and shutdown) for ever. Finalise what it

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway import __version__
@@ -21,12 +21,13 @@ from gateway.config import ServerConfig
 from gateway.core.options import SessionOptions
 from gateway.core.settings import StreamSettings
 from gateway.frontdoors.native import NativeDialect
+from gateway.frontdoors.runner import StreamLimits
 from gateway.inference.engine import Engine
 from gateway.inference.models import LoadSettings, ModelRegistry, all_languages
 
 from . import observability as metrics
 from .admission import StreamHub
-from .auth import AuthMiddleware, Keys
+from .auth import AuthMiddleware, Keys, Origins, redact_secrets_in_logs
 from .batch import install_batch_routes
 from .demo import demo_directory, mount_demo
 from .streams import StreamDoors
@@ -57,8 +58,10 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engi
             max_prompt_chars=config.max_prompt_chars,
         ),
         languages=frozenset(all_languages()),
-        send_timeout_s=config.send_timeout_s,
+        limits=StreamLimits(config.send_timeout_s, config.idle_timeout_s, config.max_session_s),
+        origins=Origins(config.allowed_origins),
     )
+    redact_secrets_in_logs()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -66,7 +69,7 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engi
         for name in (config.model, *config.preload):
             await loop.run_in_executor(None, engine.decoder, registry.resolve(name))
         yield
-        await hub.drain()
+        await hub.drain(config.drain_timeout_s)
         if owns_engine:
             await loop.run_in_executor(None, engine.close)
 
@@ -96,6 +99,20 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engi
             "busy_workers": load.busy,
             "pending": {"finals": load.pending_finals, "partials": load.pending_partials, "batch": load.pending_batch},
         }
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        """Whether a new stream would be taken now: a load balancer sends
+        streams elsewhere while this says 503 (draining, or at capacity)."""
+        refusal = hub.refusal()
+        if refusal is None:
+            return JSONResponse({"status": "ready", "streams": len(hub.runners)})
+        reason, retry_after = refusal
+        status = "draining" if hub.draining else "at_capacity"
+        return JSONResponse(
+            {"status": status, "reason": reason, "streams": len(hub.runners)},
+            status_code=503, headers={"Retry-After": str(retry_after)},
+        )
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> PlainTextResponse:

@@ -62,6 +62,27 @@ FormFields = Annotated[TranscriptionForm, Form()]
 AudioFile = Annotated[UploadFile, File(description="The audio file: any format FFmpeg decodes")]
 
 
+class ErrorDetail(BaseModel):
+    message: str
+    type: str = Field(description="invalid_request_error (4xx) or server_error (5xx)")
+    param: str | None = Field(None, description="the field at fault, when one is")
+    code: str | None = Field(None, description="what went wrong, for programs (e.g. invalid_audio, audio_too_long)")
+
+
+class ErrorBody(BaseModel):
+    """OpenAI's error object, the body of every error but 422."""
+
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The file is not audio, holds none, or a field is out of bounds (prompt, model/language)"},
+    401: {"model": ErrorBody, "description": "Missing or invalid API key (when the server has keys)"},
+    404: {"model": ErrorBody, "description": "Unknown model; the message lists the available ones"},
+    413: {"model": ErrorBody, "description": "The upload is larger than --max-upload-mb, or its audio longer than --max-audio-s"},
+    503: {"model": ErrorBody, "description": "The model cannot be loaded"},
+}
+
 T = TypeVar("T")
 
 
@@ -142,11 +163,13 @@ def install_batch_routes(app: FastAPI, engine: Engine, registry: ModelRegistry, 
 
     for version in ("v0", "v1"):
 
-        @app.post(f"/{version}/audio/transcriptions", tags=["audio"], summary="Transcribe audio")
+        @app.post(f"/{version}/audio/transcriptions", tags=["audio"], summary="Transcribe audio", responses=ERROR_RESPONSES)
         async def transcriptions(http: Request, form: FormFields, file: AudioFile) -> Response:
             return await run(http, form, file, "transcribe")
 
-        @app.post(f"/{version}/audio/translations", tags=["audio"], summary="Translate audio to English text")
+        @app.post(
+            f"/{version}/audio/translations", tags=["audio"], summary="Translate audio to English text", responses=ERROR_RESPONSES
+        )
         async def translations(http: Request, form: FormFields, file: AudioFile) -> Response:
             return await run(http, form, file, "translate")
 

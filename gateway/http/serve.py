@@ -23,6 +23,8 @@ from .app import create_app
 
 log = logging.getLogger("gateway")
 
+WS_MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # one WebSocket message; larger ones close the stream (1009)
+
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's websockets-sansio protocol, without a false error.
@@ -54,9 +56,10 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
 class GatewayServer(uvicorn.Server):
     """uvicorn, except that a stop signal first finalises open streams."""
 
-    def __init__(self, config: uvicorn.Config, hub: StreamHub):
+    def __init__(self, config: uvicorn.Config, hub: StreamHub, drain_timeout_s: float = 20.0):
         super().__init__(config)
         self.hub = hub
+        self.drain_timeout_s = drain_timeout_s
         self._draining = False
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
@@ -68,25 +71,31 @@ class GatewayServer(uvicorn.Server):
         loop = asyncio.get_event_loop()
 
         async def drain_then_exit() -> None:
-            await self.hub.drain()
+            await self.hub.drain(self.drain_timeout_s)
             super(GatewayServer, self).handle_exit(sig, frame)
 
         loop.call_soon_threadsafe(lambda: loop.create_task(drain_then_exit()))
 
 
-def serve(config: ServerConfig) -> None:
-    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(config)
-    uv_config = uvicorn.Config(
-        app,
+def uvicorn_config(app: Any, config: ServerConfig, **overrides: Any) -> uvicorn.Config:
+    """uvicorn's settings for the gateway (the server and the tests share them)."""
+    settings: dict[str, Any] = dict(
         host=config.host,
         port=config.port,
         log_level=config.log_level,
         ws=WebSocketProtocol,
-        ws_max_size=4 * 1024 * 1024,
-        timeout_graceful_shutdown=10,
+        ws_max_size=WS_MAX_MESSAGE_BYTES,
+        limit_concurrency=config.max_connections or None,
+        # Streams were finalised (or given up on) by the drain before this.
+        timeout_graceful_shutdown=2,
     )
-    server = GatewayServer(uv_config, app.state.hub)
+    return uvicorn.Config(app, **(settings | overrides))
+
+
+def serve(config: ServerConfig) -> None:
+    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(config)
+    server = GatewayServer(uvicorn_config(app, config), app.state.hub, config.drain_timeout_s)
     print(f"stt-gateway {__version__}\n{config.describe()}", flush=True)
     print(f"stream:  ws://{config.host}:{config.port}/v0/audio/stream", flush=True)
     print(f"batch:   http://{config.host}:{config.port}/v0/audio/transcriptions", flush=True)

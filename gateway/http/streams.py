@@ -20,12 +20,12 @@ from gateway.core.options import SessionOptions, parse_options
 from gateway.core.session import ModelCatalog, StreamSession
 from gateway.core.settings import StreamSettings
 from gateway.frontdoors.dialect import CLOSE_POLICY, Dialect, Upgrade
-from gateway.frontdoors.runner import StreamRunner
+from gateway.frontdoors.runner import StreamLimits, StreamRunner
 from gateway.inference.engine import Engine
 
 from . import observability as metrics
 from .admission import StreamHub
-from .auth import Keys, unauthorized
+from .auth import Keys, Origins, origin_refused, unauthorized
 from .errors import openai_error
 
 log = logging.getLogger("gateway")
@@ -50,7 +50,8 @@ class StreamDoors:
         defaults: SessionOptions,
         settings: StreamSettings,
         languages: Collection[str],
-        send_timeout_s: float = 5.0,
+        limits: StreamLimits = StreamLimits(),
+        origins: Origins = Origins(()),
     ):
         self.engine = engine
         self.catalog = catalog
@@ -59,7 +60,8 @@ class StreamDoors:
         self.defaults = defaults
         self.settings = settings
         self.languages = languages
-        self.send_timeout_s = send_timeout_s
+        self.limits = limits
+        self.origins = origins
 
     def endpoint(self, dialect: type[Dialect]) -> Callable[[WebSocket], Awaitable[None]]:
         """The WebSocket route of the front door that speaks ``dialect``."""
@@ -71,6 +73,11 @@ class StreamDoors:
         return door
 
     async def open(self, websocket: WebSocket, dialect: Dialect) -> None:
+        origin = dialect.upgrade.header("origin")
+        if not self.origins.permit(origin, dialect.upgrade.header("host")):
+            metrics.streams_total.labels("origin_refused").inc()
+            await websocket.send_denial_response(origin_refused(origin or ""))
+            return
         if self.keys.required and not self.keys.valid(dialect.api_key()):
             metrics.streams_total.labels("unauthorized").inc()
             await websocket.send_denial_response(unauthorized())
@@ -91,7 +98,7 @@ class StreamDoors:
             await self._refuse(websocket, dialect, exc)
             return
         await websocket.accept(subprotocol=dialect.subprotocol())
-        runner = StreamRunner(websocket, session, dialect, self.engine, metrics.StreamMetrics(), self.send_timeout_s)
+        runner = StreamRunner(websocket, session, dialect, self.engine, metrics.StreamMetrics(), self.limits)
         with self.hub.open(runner):
             metrics.streams_active.inc()
             log.info(
