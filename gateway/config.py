@@ -55,6 +55,10 @@ class ServerConfig:
             "comma-separated; * for any. Clients that send no Origin are not browsers and always may"
         },
     )
+    header_timeout_s: float = field(
+        default=10.0,
+        metadata={"help": "a connection that has not sent a complete request line and headers (or upgrade) by then is closed"},
+    )
     drain_timeout_s: float = field(
         default=20.0,
         metadata={"help": "on SIGTERM/SIGINT, how long open streams get to finalise before the server exits anyway"},

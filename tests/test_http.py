@@ -138,3 +138,12 @@ def test_a_drain_ends_at_its_deadline_whatever_the_streams_do():
     hub = StreamHub(LoadedEngine(0.0, 0.0), runners={Stuck()})
     asyncio.run(asyncio.wait_for(hub.drain(timeout=0.3), 5))
     assert hub.draining and hub.runners  # it gave up on the stuck one instead of waiting for ever
+
+
+def test_a_request_whose_headers_never_finish_is_dropped(make_server):
+    running = make_server(header_timeout_s=0.5)
+    with socket.create_connection(("127.0.0.1", running.port), timeout=10) as s:
+        s.sendall(b"GET /v0/audio/stream HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\n")  # and then nothing
+        s.settimeout(10)
+        assert s.recv(1024) == b""  # closed by the server, long before the client's 10 s
+    assert httpx.get(f"{running.http}/healthz").status_code == 200  # complete requests are not touched

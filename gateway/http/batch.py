@@ -31,26 +31,33 @@ from .limits import UploadLimit, too_large
 LANGUAGES = frozenset(all_languages())
 
 
-def _known_language(value: str | None) -> str | None:
-    return normalise_language(value, LANGUAGES)
+def _known_language(value: str) -> str:
+    return normalise_language(value, LANGUAGES) or ""  # "": detect
 
 
 class TranscriptionForm(BaseModel):
-    """The documented multipart fields (besides ``file``)."""
+    """The documented multipart fields (besides ``file``).
+
+    None of them is nullable: a form field cannot say null, only be left out
+    (their defaults), and the schema says so to clients that generate
+    requests from it.
+    """
 
     model_config = ConfigDict(extra="ignore")
 
-    model: str = Field(description="ID of the model to use; whisper-1 is the server's default model")
-    language: Annotated[str | None, AfterValidator(_known_language)] = Field(
-        None, description="Language in ISO-639-1 format; detected when omitted"
+    model: str = Field(min_length=1, description="ID of the model to use; whisper-1 is the server's default model")
+    language: Annotated[str, AfterValidator(_known_language)] = Field(
+        "",
+        description="Language in ISO-639-1 format (any case); detected when omitted or empty",
+        json_schema_extra={"enum": ["", *sorted(LANGUAGES)]},
     )
-    prompt: str | None = Field("", description="Optional text to guide the model's style or continue a previous audio segment")
+    prompt: str = Field("", description="Optional text to guide the model's style or continue a previous audio segment")
     response_format: Literal["json", "text", "srt", "verbose_json", "vtt"] = Field(
         "verbose_json", description="Format of the transcription response"
     )
-    temperature: float | None = Field(0, ge=0, le=1, description="Sampling temperature, 0 to 1; 0 uses Whisper's fallback")
-    timestamp_granularities: list[Literal["word", "segment"]] | None = Field(
-        None,
+    temperature: float = Field(0, ge=0, le=1, description="Sampling temperature, 0 to 1; 0 uses Whisper's fallback")
+    timestamp_granularities: list[Literal["word", "segment"]] = Field(
+        default_factory=list,
         validation_alias=AliasChoices("timestamp_granularities", "timestamp_granularities[]"),
         description="Granularities of timestamps to populate (sent as timestamp_granularities[] by OpenAI clients)",
     )
@@ -126,7 +133,8 @@ def install_batch_routes(app: FastAPI, engine: Engine, registry: ModelRegistry, 
             model_id = registry.resolve(form.model)
         except UnknownModelError as exc:
             return _error(404, str(exc), "model", "model_not_found", available=exc.available)
-        refusal = english_only_refusal(form.model, registry.is_multilingual(model_id), form.language, task)
+        language = form.language or None
+        refusal = english_only_refusal(form.model, registry.is_multilingual(model_id), language, task)
         if refusal is not None:
             return _error(400, refusal, "model")
         if form.prompt and len(form.prompt) > config.max_prompt_chars:
@@ -143,10 +151,10 @@ def install_batch_routes(app: FastAPI, engine: Engine, registry: ModelRegistry, 
             return _error(413, str(exc), "file", "audio_too_long")
         except AudioDecodeError as exc:
             return _error(400, f"{exc}; send wav, flac, mp3, ogg/opus, m4a/aac, webm or another format FFmpeg reads", "file", "invalid_audio")
-        words = "word" in (form.timestamp_granularities or [])
+        words = "word" in form.timestamp_granularities
         request = BatchRequest(
-            model=model_id, language=form.language, task=task, prompt=form.prompt or None,
-            temperature=form.temperature or 0.0, word_timestamps=words,
+            model=model_id, language=language, task=task, prompt=form.prompt or None,
+            temperature=form.temperature, word_timestamps=words,
         )
         try:
             result = await until_disconnected(http, transcribe_async(engine, audio, request))

@@ -12,7 +12,9 @@ import signal
 from types import FrameType
 from typing import Any
 
+import h11
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from gateway import __version__
@@ -53,6 +55,42 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
             self.handshake_complete = True
 
 
+class HTTPProtocol(H11Protocol):
+    """uvicorn's h11 protocol, with a deadline for a request's headers.
+
+    uvicorn times out idle keep-alive connections, but not a client that
+    opens a connection and sends its request line and headers slowly or
+    never: hundreds of such half-open requests (or upgrades) would hold
+    connections for ever. Past ``header_timeout_s`` without complete
+    headers, the connection is closed.
+    """
+
+    header_timeout_s = 10.0  # set per server by uvicorn_config
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self._header_deadline: asyncio.TimerHandle | None = self.loop.call_later(
+            self.header_timeout_s, self._headers_too_slow
+        )
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._header_deadline is not None and self.conn.their_state is not h11.IDLE:
+            self._header_deadline.cancel()  # the request line and headers are in
+            self._header_deadline = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._header_deadline is not None:
+            self._header_deadline.cancel()
+            self._header_deadline = None
+        super().connection_lost(exc)
+
+    def _headers_too_slow(self) -> None:
+        self._header_deadline = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self.transport.close()
+
+
 class GatewayServer(uvicorn.Server):
     """uvicorn, except that a stop signal first finalises open streams."""
 
@@ -79,10 +117,12 @@ class GatewayServer(uvicorn.Server):
 
 def uvicorn_config(app: Any, config: ServerConfig, **overrides: Any) -> uvicorn.Config:
     """uvicorn's settings for the gateway (the server and the tests share them)."""
+    http = type("HTTPProtocol", (HTTPProtocol,), {"header_timeout_s": config.header_timeout_s})
     settings: dict[str, Any] = dict(
         host=config.host,
         port=config.port,
         log_level=config.log_level,
+        http=http,
         ws=WebSocketProtocol,
         ws_max_size=WS_MAX_MESSAGE_BYTES,
         limit_concurrency=config.max_connections or None,
