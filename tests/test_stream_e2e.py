@@ -531,3 +531,32 @@ def test_speech_keeps_a_stream_open_and_the_session_limit_ends_it(make_server):
     assert codes[0] == "session_timeout" and set(codes[1:]) <= {"invalid_state"}, codes
     assert result.finals and result.closed is not None and 3.5 < result.closed["duration"] < 6.0
     assert "reader" in result.text.lower()  # what was received was finalised
+
+
+def test_metrics_an_operator_needs(server):
+    before_final = _metric(server, "stt_stream_latency_seconds_count", door="native", kind="final")
+    before_partial = _metric(server, "stt_stream_latency_seconds_count", door="native", kind="first_partial")
+    before_errors = _metric(server, "stt_stream_errors_total", door="native", code="invalid_audio")
+
+    async def go():
+        async with websockets.connect(stream_url(server.ws)) as ws:
+            await ws.send(b"\x00")  # odd: invalid_audio
+            clip = load_clip("lhotse-libri-2412-153948-0000")
+            for i in range(0, len(clip), 1600):  # at real time: latencies mean something
+                await ws.send(encode_samples(clip[i : i + 1600], "pcm_s16le"))
+                await asyncio.sleep(0.1)
+            active = _metric(server, "stt_streams_active", door="native")
+            await ws.send(json.dumps({"type": "end"}))
+            await _collect_until(ws, lambda e: e["type"] == "session.closed")
+            return active
+
+    active = run(go())
+    assert active >= 1
+    assert _metric(server, "stt_stream_latency_seconds_count", door="native", kind="final") > before_final
+    assert _metric(server, "stt_stream_latency_seconds_count", door="native", kind="first_partial") > before_partial
+    latency_sum = _metric(server, "stt_stream_latency_seconds_sum", door="native", kind="final")
+    assert 0 < latency_sum < 60  # seconds, not audio samples
+    assert _metric(server, "stt_stream_errors_total", door="native", code="invalid_audio") == before_errors + 1
+    assert _metric(server, "stt_engine_workers") == 2
+    assert _metric(server, "stt_engine_pending", kind="batch") == 0
+    assert 0 <= _metric(server, "stt_engine_pressure") <= 1

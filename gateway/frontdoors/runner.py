@@ -12,7 +12,9 @@ finalised. Nothing here knows a wire format.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
+from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol
@@ -35,6 +37,7 @@ from gateway.core.commands import (
     Submit,
 )
 from gateway.core.errors import ProtocolError
+from gateway.core.events import Event, SpeechStarted, TranscriptFinal, TranscriptPartial
 from gateway.core.session import SessionState, StreamSession
 from gateway.inference.engine import Engine, EngineClosed
 
@@ -46,11 +49,37 @@ SLOW_CONSUMER = "slow_consumer"  # the close reason for a client that stopped re
 
 
 class RunnerObserver(Protocol):
-    """Where the runner reports what it moved (metrics)."""
+    """Where the runner reports what it moved and how late (metrics)."""
 
     def audio_received(self, n_bytes: int) -> None: ...
 
-    def event_sent(self, event_type: str, delivered: bool) -> None: ...
+    def event_sent(self, event: Event, delivered: bool) -> None: ...
+
+    def latency(self, kind: str, seconds: float) -> None:
+        """``kind`` "final": a final's arrival after the audio where its
+        speech ended arrived; "first_partial": an utterance's first partial
+        after the audio where it began arrived."""
+
+
+class ArrivalClock:
+    """When each point of a stream's audio arrived (wall time), for latencies.
+
+    Latency is the one place wall time meets audio time: the core counts
+    samples, the runner notes when they came.
+    """
+
+    def __init__(self, keep: int = 4096):
+        self._marks: deque[tuple[float, float]] = deque(maxlen=keep)  # (audio seconds so far, wall time)
+
+    def mark(self, audio_s: float, now: float) -> None:
+        self._marks.append((audio_s, now))
+
+    def arrival(self, audio_s: float) -> float | None:
+        """When the audio up to ``audio_s`` had arrived; None if too old to say."""
+        index = bisect.bisect_left(self._marks, (audio_s, float("-inf")))
+        if index == len(self._marks) or (index == 0 and self._marks and self._marks[0][0] > audio_s + 1.0):
+            return None
+        return self._marks[index][1]
 
 
 @dataclass(frozen=True)
@@ -83,6 +112,8 @@ class StreamRunner:
         self.send_timeout_s = limits.send_timeout_s
         self.detached = False  # a send failed: the peer is gone, stop writing
         self.slow = False  # a send timed out: the client stopped reading
+        self._arrivals = ArrivalClock()
+        self._utterance_starts: dict[int, float] = {}  # segment id -> audio seconds, until its first partial
         self._loop = asyncio.get_running_loop()
         self._futures: dict[int, Future] = {}
         self._results: asyncio.Queue[tuple[int, Future]] = asyncio.Queue()
@@ -182,9 +213,11 @@ class StreamRunner:
         for command in commands:
             if self.session.state is SessionState.CLOSED:
                 break  # a fatal error: the rest of the frame is moot
-            if isinstance(command, Audio) and self.observer:
-                self.observer.audio_received(len(command.data))
             self.session.handle(command)
+            if isinstance(command, Audio):
+                self._arrivals.mark(self.session.duration, self._loop.time())
+                if self.observer:
+                    self.observer.audio_received(len(command.data))
 
     # -- engine work ------------------------------------------------------
     def _carry_out(self, action: EngineAction) -> None:
@@ -248,13 +281,31 @@ class StreamRunner:
                     for frame in self.dialect.frames(event):
                         await self._send(frame)
                     if self.observer:
-                        self.observer.event_sent(event.type, not self._gone)
+                        self.observer.event_sent(event, not self._gone)
+                        self._observe_latency(event)
         if session.state is SessionState.CLOSING or session.wants_audio:
             self._readable.set()
         else:
             self._readable.clear()
         if session.state is SessionState.CLOSED:
             self._closed.set()
+
+    def _observe_latency(self, event: Event) -> None:
+        assert self.observer is not None
+        audio_s: float | None = None
+        kind = ""
+        if isinstance(event, SpeechStarted):
+            self._utterance_starts[event.segment_id] = event.start
+        elif isinstance(event, TranscriptPartial) and event.segment_id in self._utterance_starts:
+            audio_s, kind = self._utterance_starts.pop(event.segment_id), "first_partial"
+        elif isinstance(event, TranscriptFinal):
+            self._utterance_starts.pop(event.segment.id, None)
+            if event.segment.text.strip():
+                audio_s, kind = event.segment.end, "final"
+        if audio_s is not None:
+            arrived = self._arrivals.arrival(audio_s)
+            if arrived is not None:
+                self.observer.latency(kind, max(0.0, self._loop.time() - arrived))
 
     async def _send(self, frame: Frame) -> None:
         if self._gone:

@@ -62,6 +62,7 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engi
         origins=Origins(config.allowed_origins),
     )
     redact_secrets_in_logs()
+    metrics.engine_collector.engine = engine
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

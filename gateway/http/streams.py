@@ -85,7 +85,7 @@ class StreamDoors:
         refusal = self.hub.refusal()
         if refusal is not None:
             reason, retry_after = refusal
-            metrics.streams_total.labels("refused").inc()
+            metrics.streams_total.labels("draining" if self.hub.draining else "at_capacity").inc()
             await websocket.send_denial_response(
                 openai_error(503, reason, code="at_capacity", headers={"Retry-After": str(retry_after)})
             )
@@ -98,9 +98,9 @@ class StreamDoors:
             await self._refuse(websocket, dialect, exc)
             return
         await websocket.accept(subprotocol=dialect.subprotocol())
-        runner = StreamRunner(websocket, session, dialect, self.engine, metrics.StreamMetrics(), self.limits)
+        runner = StreamRunner(websocket, session, dialect, self.engine, metrics.StreamMetrics(dialect.name), self.limits)
         with self.hub.open(runner):
-            metrics.streams_active.inc()
+            metrics.streams_active.labels(dialect.name).inc()
             log.info(
                 "stream %s opened (%s): %s", session.session_id, dialect.name,
                 options.to_dict() | {"prompt": bool(options.prompt)},
@@ -108,7 +108,7 @@ class StreamDoors:
             try:
                 await runner.run()
             finally:
-                metrics.streams_active.dec()
+                metrics.streams_active.labels(dialect.name).dec()
                 gone = runner.detached or session.detached
                 outcome = "slow_consumer" if runner.slow else "detached" if gone else "closed"
                 metrics.streams_total.labels(outcome).inc()
