@@ -235,3 +235,77 @@ def test_final_decode_time_is_the_median_of_the_latest_finals():
         engine.submit(j).result(10)
     assert engine.load(max_age_s=0).final_decode_s == pytest.approx(0.132)
     engine.close()
+
+
+def test_a_cancelled_partial_of_a_closed_stream_is_not_kept():
+    import gc
+    import weakref
+
+    engine, decoder = blocked_engine()
+    doomed = job("partial", Priority.PARTIAL, "closed-stream")
+    kept = weakref.ref(doomed)
+    engine.submit(doomed).cancel()  # the stream closed before its partial ran
+    del doomed
+    decoder.gate.set()
+    engine.submit(job("after", Priority.FINAL)).result(10)
+    engine.submit(job("after", Priority.PARTIAL, "other")).result(10)  # the cancelled one reached the head and went
+    gc.collect()
+    assert kept() is None, "the engine still holds the audio of a partial that will never run"
+    engine.close()
+
+
+def test_replaced_partials_do_not_pile_up_while_finals_hold_the_workers():
+    import gc
+    import weakref
+
+    engine, decoder = blocked_engine()
+    refs = []
+    for i in range(2000):  # 2000 partial updates of 20 streams while one final runs
+        j = job(f"p{i}", Priority.PARTIAL, f"s{i % 20}")
+        refs.append(weakref.ref(j))
+        engine.submit(j)
+        del j
+    gc.collect()
+    alive = sum(r() is not None for r in refs)
+    assert alive <= 300, alive  # the live partial of each stream, and at most one sweep's worth of dead ones
+    decoder.gate.set()
+    engine.close()
+
+
+def test_an_upload_is_not_starved_by_partials_that_never_stop():
+    clock = ScriptedClock()
+    gate = threading.Event()
+
+    class Decoder:
+        def __init__(self):
+            self.order = []
+
+        def decode(self, audio, options):
+            if options.prompt == "blocker":
+                gate.wait(10)
+            self.order.append(options.prompt)
+            clock.now += 0.4  # every decode takes 0.4 s of the engine's time
+            return options.prompt
+
+    decoder = Decoder()
+    engine = Engine(ScriptedRegistry(), workers=1, decoder_factory=lambda model_id: decoder, clock=clock)
+    left = [40]
+
+    def next_partial(stream):  # at capacity a stream's next partial is always waiting
+        def done(_):
+            if left[0] > 0:
+                left[0] -= 1
+                engine.submit(job("partial", Priority.PARTIAL, stream)).add_done_callback(next_partial(stream))
+
+        return done
+
+    with open_streams(engine, 1):
+        engine.submit(job("blocker", Priority.FINAL))
+        upload = engine.submit(job("upload", Priority.BATCH))
+        for stream in ("s0", "s1"):
+            engine.submit(job("partial", Priority.PARTIAL, stream)).add_done_callback(next_partial(stream))
+        gate.set()
+        upload.result(10)
+    # It waited about BATCH_AGING_S (5 s: a dozen decodes), then went before the partials.
+    assert decoder.order.index("upload") < 20, decoder.order
+    engine.close()

@@ -90,6 +90,10 @@ class EngineLoad:
         return min(1.0, max(self.final_utilisation / 0.8, self.final_wait_p95 / 0.4))
 
 
+BATCH_AGING_S = 5.0  # a batch chunk waiting this long is queued with the partials
+COMPACT_AT = 256  # queue entries, live or dead, before the dead ones are swept out
+
+
 class EngineClosed(RuntimeError):
     pass
 
@@ -163,8 +167,45 @@ class Engine:
                     older.future.cancel()  # skipped by the workers
                 self._pending_partial[job.stream] = entry
             heapq.heappush(self._heap, entry)
+            if len(self._heap) > COMPACT_AT:
+                self._compact()
             self._cond.notify()
         return future
+
+    def _age_batch(self) -> None:
+        """Batch work that has waited ``BATCH_AGING_S`` moves up among the
+        partials (under the lock). Partials are elastic and come again every
+        400 ms from every stream, so at capacity they would otherwise starve
+        an upload for ever; this way an upload's chunk waits behind at most
+        one partial per stream."""
+        now = self._clock()
+        aged = [
+            e for e in self._heap
+            if e.priority == Priority.BATCH and not e.promoted and not e.future.cancelled()
+            and now - e.submitted >= BATCH_AGING_S
+        ]
+        for entry in aged:
+            entry.promoted = True  # the old place in the queue is skipped
+            heapq.heappush(self._heap, _Entry(int(Priority.PARTIAL), next(self._seq), entry.job, entry.future, entry.submitted))
+
+    def _forget(self, entry: _Entry) -> None:
+        """A popped entry that will not run: nothing may keep its audio."""
+        stream = entry.job.stream
+        if stream is not None and self._pending_partial.get(stream) is entry:
+            del self._pending_partial[stream]
+
+    def _compact(self) -> None:
+        """Drop cancelled and moved entries from the queue (under the lock).
+
+        They are skipped when they reach the head, but under load
+        background work waits behind finals, and replaced partials of every
+        stream (each holding up to 10 s of audio) would pile up meanwhile.
+        """
+        dead = [e for e in self._heap if e.future.cancelled() or e.promoted]
+        for entry in dead:
+            self._forget(entry)
+        self._heap = [e for e in self._heap if not (e.future.cancelled() or e.promoted)]
+        heapq.heapify(self._heap)
 
     @property
     def max_background_workers(self) -> int:
@@ -213,10 +254,11 @@ class Engine:
         with self._cond:
             while True:
                 entry = None
+                self._age_batch()
                 while self._heap:
                     head = self._heap[0]
                     if head.future.cancelled() or head.promoted:
-                        heapq.heappop(self._heap)
+                        self._forget(heapq.heappop(self._heap))
                         continue
                     # Finals sort first, so a blocked head means only
                     # background work is left, and all of it must wait.
@@ -240,6 +282,9 @@ class Engine:
 
     def _work(self) -> None:
         while (entry := self._next()) is not None:
+            # What it counts as: its place in the queue, but an upload's chunk
+            # stays batch work even when its wait moved it up.
+            kind = entry.job.priority if entry.job.priority is Priority.BATCH else Priority(entry.priority)
             started = self._clock()
             try:
                 decoding = self.decoder(entry.job.model).decode(entry.job.audio, entry.job.options)
@@ -260,10 +305,10 @@ class Engine:
                 self._busy -= 1
                 if Priority(entry.priority).background:
                     self._busy_background -= 1
-                self._history.append((finished, finished - started, started - entry.submitted, entry.priority))
+                self._history.append((finished, finished - started, started - entry.submitted, kind))
                 self._cond.notify_all()
             if self._observer is not None:
-                self._observer(Priority(entry.priority).name.lower(), started - entry.submitted, finished - started, decoding)
+                self._observer(Priority(kind).name.lower(), started - entry.submitted, finished - started, decoding)
 
     # -- state ------------------------------------------------------------
     def load(self, window_s: float = 10.0, max_age_s: float = 0.25) -> EngineLoad:
