@@ -147,3 +147,16 @@ def test_a_request_whose_headers_never_finish_is_dropped(make_server):
         s.settimeout(10)
         assert s.recv(1024) == b""  # closed by the server, long before the client's 10 s
     assert httpx.get(f"{running.http}/healthz").status_code == 200  # complete requests are not touched
+
+
+def test_the_next_request_on_a_kept_alive_connection_has_the_same_deadline(make_server):
+    running = make_server(header_timeout_s=0.5)
+    with socket.create_connection(("127.0.0.1", running.port), timeout=10) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+        reply = b""
+        while not reply.endswith(b"}"):  # the whole JSON answer, headers and body
+            reply += s.recv(65536)
+        assert reply.startswith(b"HTTP/1.1 200")
+        s.sendall(b"GET /healthz HTTP/1.1\r\n")  # the next one, half sent
+        s.settimeout(10)
+        assert s.recv(1024) == b""

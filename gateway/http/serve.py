@@ -79,6 +79,12 @@ class HTTPProtocol(H11Protocol):
             self._header_deadline.cancel()  # the request line and headers are in
             self._header_deadline = None
 
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        # A kept-alive connection's next request gets the same deadline.
+        if not self.transport.is_closing() and self._header_deadline is None:
+            self._header_deadline = self.loop.call_later(self.header_timeout_s, self._headers_too_slow)
+
     def connection_lost(self, exc: Exception | None) -> None:
         if self._header_deadline is not None:
             self._header_deadline.cancel()
