@@ -11,7 +11,7 @@ SDK_VENV    = .venv-aibrary
 SDK_STAMP   = $(SDK_VENV)/.installed
 AIBRARY_PINS = aibrary==0.0.3 openai==1.109.1
 
-.PHONY: install run test check wheel bench bench-batch clean
+.PHONY: install run test check wheel bench bench-batch soak clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ wheel: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.streaming $(ARGS)
+
+# python -m bench.soak: streams at capacity with faults; bench/results/soak.json
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak $(ARGS)
 
 bench-batch: $(STAMP)
 	$(BIN)/python -m bench.batch --repeats 2 $(ARGS)
