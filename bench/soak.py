@@ -255,8 +255,9 @@ class Soak:
         }
 
 
-# -- helpers ------------------------------------------------------------------------------
+# -- hostile audio (tests/test_audio.py uses it too) --------------------------------------
 def eight_bit_wav(rate: int, n_bytes: int) -> bytes:
+    """8-bit mono noise with a ``rate`` Hz header: a few hundred KB that claim hours."""
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
         w.setnchannels(1)
@@ -267,6 +268,7 @@ def eight_bit_wav(rate: int, n_bytes: int) -> bytes:
 
 
 def mp3_of(samples: np.ndarray) -> bytes:
+    """16 kHz mono samples as an mp3 (libmp3lame)."""
     import av
 
     buf = io.BytesIO()
@@ -282,6 +284,7 @@ def mp3_of(samples: np.ndarray) -> bytes:
 
 
 def corrupted(data: bytes, seed: int = 1) -> bytes:
+    """``data`` with 4 random bytes at 8 places past its start."""
     rng = np.random.default_rng(seed)
     out = bytearray(data)
     for at in rng.integers(2000, max(2001, len(out) - 2000), 8):

@@ -7,6 +7,7 @@ import io
 import numpy as np
 import pytest
 
+from bench.soak import corrupted, eight_bit_wav, mp3_of
 from gateway.audio import (
     MULAW_TO_FLOAT,
     AudioDecodeError,
@@ -113,23 +114,10 @@ def test_garbage_and_audio_less_files_are_refused():
 
 
 # -- bounded decoding (issue 11) ----------------------------------------------------
-def tiny_rate_wav(rate: int, n_bytes: int) -> bytes:
-    """8-bit mono noise with a ``rate`` Hz header: a few hundred KB that claim hours."""
-    import wave
-
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(1)
-        w.setframerate(rate)
-        w.writeframes(np.random.default_rng(0).integers(0, 256, n_bytes, dtype=np.uint8).tobytes())
-    return buf.getvalue()
-
-
 def test_a_file_that_claims_more_than_the_limit_is_refused_before_decoding():
     from gateway.audio import AudioTooLong
 
-    bomb = tiny_rate_wav(1, 373_000)  # 103 hours at 16 kHz: 24 GB of float samples
+    bomb = eight_bit_wav(1, 373_000)  # 103 hours at 16 kHz: 24 GB of float samples
     with pytest.raises(AudioTooLong, match="103.6 hours long; the limit is 7200 s") as refused:
         decode_file(bomb, max_seconds=7200)
     assert refused.value.claimed_s == pytest.approx(373_000)
@@ -147,31 +135,7 @@ def test_decoding_stops_at_the_limit_whatever_the_header_says(monkeypatch):
 
 def test_audio_below_4_khz_is_refused():
     with pytest.raises(AudioDecodeError, match="100 Hz"):
-        decode_file(tiny_rate_wav(100, 373_000))  # an hour of "audio" from 373 KB
-
-
-def mp3_of(samples: np.ndarray) -> bytes:
-    import av
-
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="mp3") as out:
-        stream = out.add_stream("libmp3lame", rate=16000, layout="mono")
-        resampler = av.AudioResampler(format=stream.format, layout="mono", rate=16000, frame_size=stream.codec_context.frame_size or 1152)
-        source = av.AudioFrame.from_ndarray(samples[None, :].astype(np.float32), format="flt", layout="mono")
-        source.sample_rate = 16000
-        for frame in [*resampler.resample(source), *resampler.resample(None)]:
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    return buf.getvalue()
-
-
-def corrupted(data: bytes, seed: int = 1, spots: int = 8) -> bytes:
-    """``data`` with 4 random bytes at a few places past its start."""
-    rng = np.random.default_rng(seed)
-    out = bytearray(data)
-    for at in rng.integers(2000, len(out) - 2000, spots):
-        out[at : at + 4] = rng.integers(0, 256, 4, dtype=np.uint8).tobytes()
-    return bytes(out)
+        decode_file(eight_bit_wav(100, 373_000))  # an hour of "audio" from 373 KB
 
 
 def test_an_mp3_with_a_few_corrupt_bytes_decodes_around_them():

@@ -495,16 +495,16 @@ def test_400_for_a_prompt_over_the_limit(server):
 
 
 def test_413_for_an_upload_that_decodes_to_more_than_the_limit(server):
-    from .test_audio import tiny_rate_wav
+    from bench.soak import eight_bit_wav
 
-    r = post(server.http, data={"model": "whisper-1"}, file=tiny_rate_wav(1, 373_000))  # 373 KB, 103 hours
+    r = post(server.http, data={"model": "whisper-1"}, file=eight_bit_wav(1, 373_000))  # 373 KB, 103 hours
     assert r.status_code == 413, r.text
     error = r.json()["error"]
     assert error["code"] == "audio_too_long" and error["param"] == "file" and "7200 s" in error["message"]
 
 
 def test_a_mostly_valid_mp3_is_transcribed_around_its_corrupt_frames(server):
-    from .test_audio import corrupted, mp3_of
+    from bench.soak import corrupted, mp3_of
 
     clip = CLIPS["lhotse-libri-2412-153948-0000"]
     r = post(server.http, data={"model": "whisper-1", "response_format": "json"}, file=corrupted(mp3_of(load_clip(clip.id))))
