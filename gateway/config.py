@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .core.options import MAX_PROMPT_CHARS
+
 ENV_PREFIX = "STT_GATEWAY_"
 
 
@@ -87,7 +89,7 @@ class ServerConfig:
         metadata={"help": "longest upload, in seconds of decoded audio: longer files are refused (413) before they are decoded"},
     )
     max_prompt_chars: int = field(
-        default=4000, metadata={"help": "longest prompt a stream or an upload may give (Whisper reads its last 223 tokens)"}
+        default=MAX_PROMPT_CHARS, metadata={"help": "longest prompt a stream or an upload may give (Whisper reads its last 223 tokens)"}
     )
     demo: bool = field(default=True, metadata={"help": "serve the browser demo at /"})
     log_level: str = field(default="info", metadata={"help": "debug, info, warning or error"})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .options import MAX_PROMPT_CHARS
+
 
 @dataclass(frozen=True)
 class StreamSettings:
@@ -29,7 +31,7 @@ class StreamSettings:
     # live final that went through all six took over a second.
     final_temperatures: tuple[float, ...] = (0.0, 0.4, 0.8)
     context_words: int = 60  # previous finals passed as prompt
-    max_prompt_chars: int = 4000  # a longer client prompt is refused (invalid_config)
+    max_prompt_chars: int = MAX_PROMPT_CHARS  # a longer client prompt is refused (invalid_config)
     max_pending_finals: int = 2  # backpressure: stop reading audio beyond this
     pre_roll_ms: int = 300
     # A multilingual model's language, detected on a partial, holds for the

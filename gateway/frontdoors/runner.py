@@ -91,6 +91,14 @@ class StreamLimits:
     max_session_s: float = 14400.0  # wall time of the whole stream
 
 
+async def send_frame(websocket: WebSocket, frame: Frame) -> None:
+    """A text frame for a str, a binary one for bytes."""
+    if isinstance(frame, bytes):
+        await websocket.send_bytes(frame)
+    else:
+        await websocket.send_text(frame)
+
+
 class StreamRunner:
     """Runs one session over one accepted WebSocket until it is closed."""
 
@@ -109,7 +117,6 @@ class StreamRunner:
         self.engine = engine
         self.observer = observer
         self.limits = limits
-        self.send_timeout_s = limits.send_timeout_s
         self.detached = False  # a send failed: the peer is gone, stop writing
         self.slow = False  # a send timed out: the client stopped reading
         self._arrivals = ArrivalClock()
@@ -140,7 +147,7 @@ class StreamRunner:
         if self.websocket.client_state is WebSocketState.CONNECTED and (self.slow or not self._gone):
             try:
                 reason = SLOW_CONSUMER if self.slow else ""
-                await asyncio.wait_for(self.websocket.close(self._close_code, reason), self.send_timeout_s or None)
+                await asyncio.wait_for(self.websocket.close(self._close_code, reason), self.limits.send_timeout_s or None)
             except Exception:  # the peer may be gone already
                 pass
 
@@ -310,15 +317,14 @@ class StreamRunner:
     async def _send(self, frame: Frame) -> None:
         if self._gone:
             return
-        send = self.websocket.send_bytes(frame) if isinstance(frame, bytes) else self.websocket.send_text(frame)
         try:
-            await asyncio.wait_for(send, self.send_timeout_s or None)
+            await asyncio.wait_for(send_frame(self.websocket, frame), self.limits.send_timeout_s or None)
         except asyncio.TimeoutError:
             # The client stopped reading: its socket would hold the stream (and
             # a --max-streams slot, and shutdown) for ever. Finalise what it
             # sent, as if it had gone, and close it.
             log.info("stream %s: a send waited %.0f s, the client is not reading: closing it (%s)",
-                     self.session.session_id, self.send_timeout_s, SLOW_CONSUMER)
+                     self.session.session_id, self.limits.send_timeout_s, SLOW_CONSUMER)
             self.slow = self.detached = True
             self._close_code = CLOSE_POLICY
             self.session.handle(ConnectionLost())

@@ -20,7 +20,7 @@ from gateway.core.options import SessionOptions, parse_options
 from gateway.core.session import ModelCatalog, StreamSession
 from gateway.core.settings import StreamSettings
 from gateway.frontdoors.dialect import CLOSE_POLICY, Dialect, Upgrade
-from gateway.frontdoors.runner import StreamLimits, StreamRunner
+from gateway.frontdoors.runner import StreamLimits, StreamRunner, send_frame
 from gateway.inference.engine import Engine
 
 from . import observability as metrics
@@ -120,8 +120,5 @@ class StreamDoors:
         await websocket.accept(subprotocol=dialect.subprotocol())
         event = ErrorEvent(error.code, error.message, True)
         for frame in dialect.frames(event):
-            if isinstance(frame, bytes):
-                await websocket.send_bytes(frame)
-            else:
-                await websocket.send_text(frame)
+            await send_frame(websocket, frame)
         await websocket.close(dialect.close_code(event) or CLOSE_POLICY)

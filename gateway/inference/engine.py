@@ -64,6 +64,11 @@ class _Entry:
     submitted: float = field(compare=False, default=0.0)
     promoted: bool = field(compare=False, default=False)  # re-queued higher up
 
+    @property
+    def dead(self) -> bool:
+        """Will not run from this place in the queue: cancelled, or moved up."""
+        return self.future.cancelled() or self.promoted
+
 
 @dataclass(frozen=True)
 class EngineLoad:
@@ -181,7 +186,7 @@ class Engine:
         now = self._clock()
         aged = [
             e for e in self._heap
-            if e.priority == Priority.BATCH and not e.promoted and not e.future.cancelled()
+            if e.priority == Priority.BATCH and not e.dead
             and now - e.submitted >= BATCH_AGING_S
         ]
         for entry in aged:
@@ -201,10 +206,13 @@ class Engine:
         background work waits behind finals, and replaced partials of every
         stream (each holding up to 10 s of audio) would pile up meanwhile.
         """
-        dead = [e for e in self._heap if e.future.cancelled() or e.promoted]
-        for entry in dead:
-            self._forget(entry)
-        self._heap = [e for e in self._heap if not (e.future.cancelled() or e.promoted)]
+        live = []
+        for entry in self._heap:
+            if entry.dead:
+                self._forget(entry)
+            else:
+                live.append(entry)
+        self._heap = live
         heapq.heapify(self._heap)
 
     @property
@@ -257,7 +265,7 @@ class Engine:
                 self._age_batch()
                 while self._heap:
                     head = self._heap[0]
-                    if head.future.cancelled() or head.promoted:
+                    if head.dead:
                         self._forget(heapq.heappop(self._heap))
                         continue
                     # Finals sort first, so a blocked head means only
@@ -323,7 +331,7 @@ class Engine:
 
     def _measure(self, now: float, window_s: float) -> EngineLoad:
         with self._cond:
-            live = [e for e in self._heap if not (e.future.cancelled() or e.promoted)]
+            live = [e for e in self._heap if not e.dead]
             recent = [h for h in self._history if now - h[0] <= window_s]
             # The last 64 final-class decodes, whatever their age: a pause
             # in speech must not make the engine forget how slow finals are.
