@@ -9,12 +9,14 @@ import pytest
 
 from bench.soak import corrupted, eight_bit_wav, mp3_of
 from gateway.audio import (
+    ALAW_TO_FLOAT,
     MULAW_TO_FLOAT,
     AudioDecodeError,
     StreamResampler,
     decode_file,
     decode_samples,
     encode_samples,
+    float_to_alaw,
     float_to_mulaw,
 )
 
@@ -37,12 +39,30 @@ def test_mulaw_round_trip_is_close():
     assert np.max(np.abs(back - x)) < 0.02
 
 
-@pytest.mark.parametrize("encoding, width", [("pcm_s16le", 2), ("pcm_f32le", 4), ("mulaw", 1)])
+def test_alaw_expansion_matches_g711():
+    # ITU-T G.711 A-law reference points (16-bit linear): 0xD5 and 0x55 are
+    # the smallest steps either side of zero, 0xAA and 0x2A the extremes.
+    as_int = np.round(ALAW_TO_FLOAT * 32768).astype(int)
+    assert as_int[0xD5] == 8 and as_int[0x55] == -8
+    assert as_int[0xAA] == 32256 and as_int[0x2A] == -32256
+    assert sorted(set(np.abs(as_int))) == sorted(set(np.abs(as_int[0x80:])))  # symmetric
+    # every code decodes to a distinct level, and encoding it gives the code back
+    assert len(set(as_int)) == 256
+    assert list(float_to_alaw(ALAW_TO_FLOAT)) == list(range(256))
+
+
+def test_alaw_round_trip_is_close():
+    x = np.sin(np.linspace(0, 200, 8000)).astype(np.float32) * 0.5
+    back = decode_samples(float_to_alaw(x).tobytes(), "alaw")
+    assert np.max(np.abs(back - x)) < 0.02
+
+
+@pytest.mark.parametrize("encoding, width", [("pcm_s16le", 2), ("pcm_s32le", 4), ("pcm_f32le", 4), ("mulaw", 1), ("alaw", 1)])
 def test_encodings_round_trip_and_refuse_partial_samples(encoding, width):
     x = (np.random.default_rng(0).uniform(-0.9, 0.9, 1000)).astype(np.float32)
     data = encode_samples(x, encoding)
     assert len(data) == 1000 * width
-    assert np.max(np.abs(decode_samples(data, encoding) - x)) < (0.04 if encoding == "mulaw" else 1e-4)
+    assert np.max(np.abs(decode_samples(data, encoding) - x)) < (0.04 if width == 1 else 1e-4)
     if width > 1:
         with pytest.raises(ValueError, match=f"multiple of {width}"):
             decode_samples(data[:-1], encoding)

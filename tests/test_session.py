@@ -338,7 +338,8 @@ def test_a_failed_decode_reports_and_still_closes_the_segment():
     answer_all(session)
     events = session.take_events()
     errors = [e for e in events if e.type == "error"]
-    assert errors and errors[0].code == "decode_failed" and not errors[0].fatal
+    assert errors and errors[0].code == "decode_failed" and not errors[0].fatal and errors[0].segment_id == 0
+    assert errors[0].to_dict()["segment_id"] == 0
     finals = [e for e in events if e.type == "transcript.final"]
     assert len(finals) == 1 and finals[0].segment.text == ""
     assert events[-1].type == "session.closed"
@@ -384,6 +385,40 @@ def test_an_update_before_audio_applies_and_is_confirmed():
     assert session.options.language == "en" and session.state is SessionState.CONFIGURING
 
 
+def test_an_update_that_changes_nothing_is_confirmed_mid_stream_and_a_change_refused():
+    # OpenAI Realtime clients send their whole configuration again mid-stream.
+    session = make_session(endpoint_ms=700)
+    session.take_events()
+    feed(session, load_clip("ds-arctic-a0024")[:8000])
+    session.take_events()
+    session.handle(Configure({"endpoint_ms": "700", "model": "tiny.en"}))
+    [updated] = session.take_events()
+    assert updated.type == "session.updated" and updated.session["endpoint_ms"] == 700
+    for change in ({"endpoint_ms": 900}, {"endpoint_ms": "bad"}):
+        session.handle(Configure(change))
+        [error] = session.take_events()
+        assert (error.code, error.fatal) == ("invalid_state", False), change
+    assert session.state is SessionState.STREAMING and session.options.endpoint_ms == 700
+
+
+def test_a_flush_is_confirmed_once_its_finals_are_out():
+    session = make_session()
+    session.take_events()
+    session.handle(Flush())  # nothing in progress: confirmed at once
+    assert [(e.type, e.segment_id) for e in session.take_events()] == [("flushed", None)]
+    speech = load_clip("ds-arctic-a0024")
+    feed(session, np.concatenate([speech, silence(2.0), speech]))
+    session.handle(Flush())
+    session.handle(Flush())  # a second flush before the first is done waits for the same finals
+    assert "flushed" not in types(session.take_events())  # the finals are still being decoded
+    answer_all(session, lambda r: "it was my reports")
+    events = session.take_events()
+    finals = [e.segment.id for e in events if e.type == "transcript.final"]
+    assert finals == [0, 1]
+    assert [e.segment_id for e in events if e.type == "flushed"] == [1, 1]
+    assert types(events)[-2:] == ["flushed", "flushed"]
+
+
 def test_invalid_update_before_audio_is_fatal():
     session = make_session()
     session.take_events()
@@ -407,7 +442,7 @@ def test_a_closed_session_takes_only_engine_results():
 def test_every_client_command_in_every_open_state_is_either_a_move_or_a_refusal():
     open_states = [s for s in SessionState if s is not SessionState.CLOSED]
     for state in open_states:
-        for trigger in TRIGGERS.values():
+        for trigger in [*TRIGGERS.values(), "confirm"]:
             assert ((state, trigger) in TRANSITIONS) != ((state, trigger) in REFUSALS), (state, trigger)
 
 

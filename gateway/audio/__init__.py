@@ -3,10 +3,11 @@ and decoding whole files (``container``). No I/O beyond the bytes a caller
 hands in, nothing of the layers above."""
 
 from .container import AudioDecodeError, AudioTooLong, decode_file
-from .pcm import BYTES_PER_SAMPLE, MULAW_TO_FLOAT, decode_samples, encode_samples, float_to_mulaw
+from .pcm import ALAW_TO_FLOAT, BYTES_PER_SAMPLE, MULAW_TO_FLOAT, decode_samples, encode_samples, float_to_alaw, float_to_mulaw
 from .resample import SAMPLE_RATE, StreamResampler
 
 __all__ = [
+    "ALAW_TO_FLOAT",
     "BYTES_PER_SAMPLE",
     "MULAW_TO_FLOAT",
     "SAMPLE_RATE",
@@ -16,5 +17,6 @@ __all__ = [
     "decode_file",
     "decode_samples",
     "encode_samples",
+    "float_to_alaw",
     "float_to_mulaw",
 ]

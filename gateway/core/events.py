@@ -74,11 +74,29 @@ class TranscriptFinal(Event):
 
 
 @dataclass(frozen=True)
+class Flushed(Event):
+    """Every utterance a ``Flush`` ended has its final out (``segment_id``:
+    the last of them; None: nothing was in progress). Front doors whose
+    clients wait for a flush to complete (a Deepgram ``Finalize``, an OpenAI
+    ``commit``) need it; the native door sends nothing for it."""
+
+    type: ClassVar[str] = "flushed"
+    segment_id: int | None
+
+
+@dataclass(frozen=True)
 class ErrorEvent(Event):
     type: ClassVar[str] = "error"
     code: str
     message: str
     fatal: bool = False
+    segment_id: int | None = None  # the utterance it concerns (decode_failed), if one
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        if self.segment_id is None:
+            del out["segment_id"]
+        return out
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from .errors import ProtocolError
 from .languages import normalise_language
 
 SAMPLE_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
-ENCODINGS = ("pcm_s16le", "pcm_f32le", "mulaw")
+ENCODINGS = ("pcm_s16le", "pcm_s32le", "pcm_f32le", "mulaw", "alaw")
 TASKS = ("transcribe", "translate")
 
 

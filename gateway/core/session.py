@@ -68,9 +68,13 @@ class SessionState(enum.Enum):
 _CONF, _STREAM, _CLOSING, _CLOSED = SessionState
 TRIGGERS: dict[type, str] = {Configure: "configure", Audio: "audio", Flush: "flush", End: "end"}
 # (state, what happened) -> the next state. "end" is also the client going
-# away and the server shutting down; "finished": the last final went out.
+# away and the server shutting down; "finished": the last final went out;
+# "confirm": a Configure that changes nothing (clients that send their whole
+# configuration again mid-stream, as OpenAI Realtime clients do, get it confirmed).
 TRANSITIONS: dict[tuple[SessionState, str], SessionState] = {
     (_CONF, "configure"): _CONF,
+    (_CONF, "confirm"): _CONF,
+    (_STREAM, "confirm"): _STREAM,
     (_CONF, "audio"): _STREAM,
     (_STREAM, "audio"): _STREAM,
     (_CONF, "flush"): _CONF,
@@ -89,6 +93,7 @@ _NO_MORE = "the stream is closing; no more messages are taken"
 REFUSALS: dict[tuple[SessionState, str], str] = {
     (_STREAM, "configure"): _OPTIONS_FIXED,
     (_CLOSING, "configure"): _OPTIONS_FIXED,
+    (_CLOSING, "confirm"): _NO_MORE,
     (_CLOSING, "audio"): "audio after end is ignored; open a new stream",
     (_CLOSING, "flush"): _NO_MORE,
     (_CLOSING, "end"): _NO_MORE,
@@ -161,13 +166,22 @@ class StreamSession:
             if isinstance(command, Invalid):
                 raise command.error
             trigger = TRIGGERS[type(command)]
+            options = None
+            if isinstance(command, Configure) and self.state is SessionState.CONFIGURING:
+                options = self._parse(command)  # bad options before audio are fatal
+            elif isinstance(command, Configure) and self.state is SessionState.STREAMING:
+                try:
+                    options = self._parse(command)  # after audio, a change is refused, not fatal
+                except ProtocolError:
+                    options = None
+            if options == self.options:
+                trigger = "confirm"
             refusal = REFUSALS.get((self.state, trigger))
             if refusal is not None:
                 raise ProtocolError("invalid_state", refusal)
-            if isinstance(command, Configure):
-                self._configure(
-                    parse_options(command.changes, self.options, self._languages, self.settings.max_prompt_chars)
-                )
+            if options is not None:
+                if trigger == "configure":
+                    self._configure(options)
                 self._move(trigger)
                 self._outbox.emit(SessionUpdated(self.options.to_dict()))
             elif isinstance(command, Audio):
@@ -181,6 +195,9 @@ class StreamSession:
             self._outbox.emit(ErrorEvent(exc.code, exc.message, exc.fatal))
             if exc.fatal:
                 self._move("fatal")
+
+    def _parse(self, command: Configure) -> SessionOptions:
+        return parse_options(command.changes, self.options, self._languages, self.settings.max_prompt_chars)
 
     def _receive_audio(self, data: bytes) -> None:
         try:

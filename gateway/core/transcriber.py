@@ -35,7 +35,7 @@ from vad.segmenter import Classifier, Segmenter, SegmenterConfig, SegmentEvent, 
 
 from .buffer import SampleBuffer
 from .commands import DecodeRequest
-from .events import ErrorEvent, SpeechStarted, TranscriptFinal, TranscriptPartial
+from .events import ErrorEvent, Flushed, SpeechStarted, TranscriptFinal, TranscriptPartial
 from .options import SessionOptions
 from .outbox import Outbox
 from .records import make_segment
@@ -74,6 +74,7 @@ class Transcriber:
         self._segmenter = Segmenter(config, classifier_factory(config) if classifier_factory else None)
         self._audio = SampleBuffer()
         self._utterances: deque[Utterance] = deque()  # not yet finalised, in order
+        self._flushes: deque[int] = deque()  # per flush not yet done: the last segment id it ended (-1: none)
         self.finals: list[str] = []  # the text of every final, in order
         self.language: str | None = None  # of the latest final with speech
         self.utterances = 0  # started so far
@@ -92,8 +93,9 @@ class Transcriber:
         self._advance()
 
     def flush(self) -> None:
-        """End the utterance in progress now."""
+        """End the utterance in progress now; ``Flushed`` follows its final."""
         self._on_segmenter(self._segmenter.flush())
+        self._flushes.append(self._utterances[-1].segment_id if self._utterances else -1)
         self._advance()
 
     def close(self) -> None:
@@ -119,7 +121,7 @@ class Transcriber:
                     self._withdraw_final(u)
                 elif error is not None:
                     u.failed = error
-                    self._outbox.emit(ErrorEvent("decode_failed", f"segment {u.segment_id}: {error}"))
+                    self._outbox.emit(ErrorEvent("decode_failed", f"segment {u.segment_id}: {error}", segment_id=u.segment_id))
                 elif decoding is not None and self._breaks_promise(u, decoding):
                     log.debug("segment %d: final %r contradicts stable_text %r, decoding again held to it",
                               u.segment_id, decoding.text, u.stable_text)
@@ -331,6 +333,12 @@ class Transcriber:
             self._utterances.popleft()
             u.move("emitted")
             self._outbox.emit(self._final_event(u))
+        # Finals go out in segment order: a flush is done when none of the
+        # utterances it ended is left.
+        first_left = self._utterances[0].segment_id if self._utterances else None
+        while self._flushes and (first_left is None or self._flushes[0] < first_left):
+            last = self._flushes.popleft()
+            self._outbox.emit(Flushed(last if last >= 0 else None))
 
     def _final_event(self, u: Utterance) -> TranscriptFinal:
         assert u.end is not None

@@ -9,7 +9,7 @@ from typing import Any
 
 from gateway.core.commands import Audio, Command, Configure, End, Flush
 from gateway.core.errors import ProtocolError
-from gateway.core.events import Event
+from gateway.core.events import Event, Flushed
 
 from ..dialect import Dialect, Frame
 
@@ -52,4 +52,6 @@ class NativeDialect(Dialect):
         return [parse_message(frame)]
 
     def frames(self, event: Event) -> list[Frame]:
+        if isinstance(event, Flushed):
+            return []  # not (yet) part of the native protocol
         return [json.dumps(event.to_dict(), ensure_ascii=False)]
