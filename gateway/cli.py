@@ -8,6 +8,7 @@ import os
 import sys
 
 from . import __version__
+from .allocator import ALLOCATORS, use_jemalloc
 from .config import ServerConfig, add_arguments, from_namespace
 
 
@@ -21,6 +22,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .inference.models import ModelError
 
     config = from_namespace(args)
+    if config.allocator not in ALLOCATORS:
+        print(f"stt-gateway: --allocator must be one of {', '.join(ALLOCATORS)}", file=sys.stderr)
+        return 2
+    if config.allocator == "jemalloc" and args.argv is not None:
+        print(f"allocator: {use_jemalloc(args.argv)}", flush=True)
     try:
         serve(config)
     except ModelError as exc:
@@ -165,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # The command line, to run again under another allocator (serve); None
+    # when called from code, which keeps its own process as it is.
+    args.argv = sys.argv[1:] if argv is None else None
     return args.func(args)
 
 

@@ -91,6 +91,10 @@ class ServerConfig:
     max_prompt_chars: int = field(
         default=MAX_PROMPT_CHARS, metadata={"help": "longest prompt a stream or an upload may give (Whisper reads its last 223 tokens)"}
     )
+    allocator: str = field(
+        default="jemalloc",
+        metadata={"help": "jemalloc (preloaded when the system has libjemalloc2: glibc malloc fragments under load and memory grows) or system"},
+    )
     demo: bool = field(default=True, metadata={"help": "serve the browser demo at /"})
     log_level: str = field(default="info", metadata={"help": "debug, info, warning or error"})
 

@@ -120,3 +120,30 @@ def test_a_stop_signal_finalises_open_streams_before_exit(sig):
         if proc.poll() is None:
             proc.kill()
         proc.wait()
+
+
+@pytest.mark.parametrize("allocator", ["jemalloc", "system"])
+def test_serve_runs_on_jemalloc_where_the_system_has_it(allocator):
+    from gateway.allocator import find_jemalloc
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--model", "tiny.en", "--port", str(port), "--workers", "1", "--allocator", allocator],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        wait_until_serving(proc, port)
+        with open(f"/proc/{proc.pid}/maps") as maps:  # the same process, re-executed
+            loaded = "jemalloc" in maps.read()
+        proc.send_signal(signal.SIGTERM)
+        out = proc.communicate(timeout=30)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    if allocator == "system":
+        assert not loaded and "allocator:" not in out
+    elif find_jemalloc():
+        assert loaded and "allocator: jemalloc" in out
+    else:
+        assert not loaded and "libjemalloc2 not found" in out
