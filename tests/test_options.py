@@ -22,6 +22,12 @@ def test_query_strings_are_coerced():
     assert (o.sample_rate, o.encoding, o.interim_results, o.endpoint_ms, o.max_segment_s, o.language) == (8000, "mulaw", False, 700, 9.5, "de")
 
 
+def test_pre_roll_and_the_telephony_encodings_are_options():
+    o = parse_options({"pre_roll_ms": "600", "encoding": "alaw", "sample_rate": 8000}, SessionOptions(), LANGS)
+    assert (o.pre_roll_ms, o.encoding) == (600, "alaw") and SessionOptions().pre_roll_ms == 300
+    assert parse_options({"encoding": "pcm_s32le"}, SessionOptions(), LANGS).encoding == "pcm_s32le"
+
+
 def test_json_values_are_taken_as_they_are():
     o = parse_options({"interim_results": False, "vad_aggressiveness": 3, "language": None}, SessionOptions(language="en"), LANGS)
     assert o.interim_results is False and o.vad_aggressiveness == 3 and o.language is None
@@ -45,6 +51,8 @@ def test_json_values_are_taken_as_they_are():
         ({"endpoint_ms": float("inf")}, "integer"),  # JSON's 1e400
         ({"max_segment_s": float("nan")}, "between 2.0 and 28.0"),
         ({"prompt": "x" * 4001}, "the limit is 4000"),
+        ({"pre_roll_ms": 1500}, "between 0 and 1000"),
+        ({"encoding": "alaw8"}, "alaw"),
     ],
 )
 def test_bad_options_are_refused_naming_the_problem(raw, needle):

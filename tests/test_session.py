@@ -624,3 +624,13 @@ def test_partials_suppress_the_lone_space_and_finals_do_not():
     requests = answer_all(session)
     kinds = {(r.kind, r.job.options.suppress_lone_space) for r in requests}
     assert kinds == {("partial", True), ("final", False)}
+
+
+def test_the_pre_roll_is_a_session_option():
+    speech = np.concatenate([silence(1.0), load_clip("ds-arctic-a0024")])
+    starts = []
+    for pre_roll_ms in (0, 600):
+        session = make_session(pre_roll_ms=pre_roll_ms)
+        feed(session, speech)
+        starts.append(next(e.start for e in session.take_events() if e.type == "speech.started"))
+    assert starts[0] - starts[1] == pytest.approx(0.6, abs=0.011)

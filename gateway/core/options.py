@@ -33,13 +33,16 @@ class SessionOptions:
     vad_aggressiveness: int = 2
     endpoint_ms: int = 500
     max_segment_s: float = 15.0
+    pre_roll_ms: int = 300  # audio kept before the detected onset of speech
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 OPTION_KEYS = tuple(f.name for f in fields(SessionOptions))
-LIMITS: dict[str, tuple[float, float]] = {"endpoint_ms": (100, 5000), "max_segment_s": (2.0, 28.0), "vad_aggressiveness": (0, 3)}
+LIMITS: dict[str, tuple[float, float]] = {
+    "endpoint_ms": (100, 5000), "max_segment_s": (2.0, 28.0), "vad_aggressiveness": (0, 3), "pre_roll_ms": (0, 1000),
+}
 
 
 def prompt_too_long(length: int, limit: int) -> str:
@@ -124,7 +127,7 @@ def parse_options(
             changes[key] = rate
         elif key == "interim_results":
             changes[key] = _as_bool(key, value)
-        elif key in ("vad_aggressiveness", "endpoint_ms"):
+        elif key in ("vad_aggressiveness", "endpoint_ms", "pre_roll_ms"):
             changes[key] = _as_number(key, value, int)
         elif key == "max_segment_s":
             changes[key] = float(_as_number(key, value, float))

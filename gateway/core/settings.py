@@ -33,7 +33,6 @@ class StreamSettings:
     context_words: int = 60  # previous finals passed as prompt
     max_prompt_chars: int = MAX_PROMPT_CHARS  # a longer client prompt is refused (invalid_config)
     max_pending_finals: int = 2  # backpressure: stop reading audio beyond this
-    pre_roll_ms: int = 300
     # A multilingual model's language, detected on a partial, holds for the
     # rest of the utterance's partials only when the detection is this sure
     # over this much audio: on the first 0.5 s of an English clip base said

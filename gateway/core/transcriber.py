@@ -69,7 +69,7 @@ class Transcriber:
             aggressiveness=options.vad_aggressiveness,
             endpoint_ms=options.endpoint_ms,
             max_segment_s=options.max_segment_s,
-            pre_roll_ms=settings.pre_roll_ms,
+            pre_roll_ms=options.pre_roll_ms,
         )
         self._segmenter = Segmenter(config, classifier_factory(config) if classifier_factory else None)
         self._audio = SampleBuffer()
@@ -196,7 +196,7 @@ class Transcriber:
                     break  # finals are chained: the next needs this one's text
                 self._request_final(u)
         keep = min([u.start for u in self._utterances], default=self._audio.end)
-        margin = (self.settings.pre_roll_ms + 1000) * SAMPLE_RATE // 1000
+        margin = (self.options.pre_roll_ms + 1000) * SAMPLE_RATE // 1000
         self._audio.discard_before(min(keep, self._audio.end - margin))
 
     # -- speculation ------------------------------------------------------------
