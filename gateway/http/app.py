@@ -20,6 +20,7 @@ from gateway import __version__
 from gateway.config import ServerConfig
 from gateway.core.options import SessionOptions
 from gateway.core.settings import StreamSettings
+from gateway.frontdoors.deepgram import DeepgramDialect
 from gateway.frontdoors.native import NativeDialect
 from gateway.frontdoors.openai import OpenAIRealtimeDialect
 from gateway.frontdoors.runner import StreamLimits
@@ -123,6 +124,7 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engi
     # The streaming front doors: a dialect and a path each.
     app.add_api_websocket_route("/v0/audio/stream", doors.endpoint(NativeDialect))
     app.add_api_websocket_route("/v1/realtime", doors.endpoint(OpenAIRealtimeDialect))
+    app.add_api_websocket_route("/v1/listen", doors.endpoint(DeepgramDialect))
 
     install_batch_routes(app, engine, registry, config)
     # Added last, so it runs first: a request without a key is refused

@@ -1,0 +1,5 @@
+"""Deepgram live streaming, ``GET /v1/listen``."""
+
+from .dialect import DeepgramDialect
+
+__all__ = ["DeepgramDialect"]

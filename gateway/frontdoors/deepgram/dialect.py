@@ -1,0 +1,253 @@
+"""Deepgram live streaming, ``GET /v1/listen`` (README "Deepgram").
+
+Query parameters are Deepgram's; the ones this gateway has no use for are
+accepted and ignored, as Deepgram does. A partial is a ``Results`` with
+``is_final`` false, a final one with ``is_final`` true; ``speech_final``
+is true when the utterance ended at an endpoint (false at a forced cut,
+a ``Finalize`` or the end). Times are seconds of stream audio.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from gateway import __version__
+from gateway.core.commands import Audio, Command, Configure, End, Flush
+from gateway.core.errors import ProtocolError
+from gateway.core.events import (
+    ErrorEvent,
+    Event,
+    Flushed,
+    SessionClosed,
+    SessionCreated,
+    SessionUpdated,
+    SpeechStarted,
+    TranscriptFinal,
+    TranscriptPartial,
+)
+from gateway.core.options import LIMITS
+
+from ..dialect import Dialect, Frame, Upgrade
+
+ENCODINGS = {"linear16": "pcm_s16le", "linear32": "pcm_s32le", "mulaw": "mulaw", "alaw": "alaw"}
+# Deepgram's own models: a client written for Deepgram names one of these
+# and gets the server's default model; any other name is a model of this server.
+DEEPGRAM_MODEL_PREFIXES = ("nova", "enhanced", "flux", "general", "phonecall", "meeting")
+CONTROL = ("KeepAlive", "Finalize", "CloseStream", "Configure")
+PUNCTUATION = ".,?!;:\"'()[]{}…。，？！"
+
+
+def _flag(params: Mapping[str, str], key: str, default: bool) -> bool:
+    value = params.get(key)
+    if value is None:
+        return default
+    if value.lower() in ("true", "1"):
+        return True
+    if value.lower() in ("false", "0"):
+        return False
+    raise ProtocolError("invalid_config", f"{key} must be true or false, got {value!r}", fatal=True)
+
+
+def _milliseconds(params: Mapping[str, str], key: str) -> int | None:
+    value = params.get(key)
+    if value is None:
+        return None
+    try:
+        number = float(value)
+        if not math.isfinite(number) or number < 0:
+            raise ValueError
+    except ValueError:
+        raise ProtocolError("invalid_config", f"{key} must be a number of milliseconds, got {value!r}", fatal=True) from None
+    return int(number)
+
+
+class DeepgramDialect(Dialect):
+    name = "deepgram"
+
+    def __init__(self, upgrade: Upgrade):
+        super().__init__(upgrade)
+        self.request_id = str(uuid.uuid4())
+        self.created = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        self.vad_events = False
+        self.endpointing = True
+        self.utterance_end_ms: int | None = None
+        self.model_name = "whisper-1"
+        self._finalizing = 0  # Finalize messages whose finals are still to come
+        self._keyterms_pending = 0  # Configure messages waiting for the core's answer
+        self._last_end = 0.0  # where the last final ended: finals never overlap
+
+    # -- opening --------------------------------------------------------------
+    def api_key(self) -> str | None:
+        authorization = self.upgrade.header("authorization") or ""
+        scheme, _, key = authorization.partition(" ")
+        if scheme.lower() in ("token", "bearer") and key.strip():
+            return key.strip()
+        protocols = self.upgrade.subprotocols  # browsers: Sec-WebSocket-Protocol: token, <key>
+        if len(protocols) >= 2 and protocols[0].lower() in ("token", "bearer"):
+            return protocols[1]
+        return super().api_key()
+
+    def subprotocol(self) -> str | None:
+        protocols = self.upgrade.subprotocols
+        if protocols and protocols[0].lower() in ("token", "bearer"):
+            return protocols[0]
+        return super().subprotocol()
+
+    def options(self) -> Mapping[str, Any]:
+        params = self.upgrade.params()
+        self.vad_events = _flag(params, "vad_events", False)
+        self.endpointing = params.get("endpointing", "").lower() != "false"
+        self.utterance_end_ms = _milliseconds(params, "utterance_end_ms")
+        options: dict[str, Any] = {"interim_results": _flag(params, "interim_results", False)}  # Deepgram's default
+        model = params.get("model")
+        if model and not model.lower().startswith(DEEPGRAM_MODEL_PREFIXES):
+            options["model"] = model
+        language = params.get("language")
+        if language and language.lower() != "multi":
+            options["language"] = language.split("-")[0]
+        encoding = params.get("encoding", "linear16")
+        if encoding not in ENCODINGS:
+            raise ProtocolError(
+                "invalid_config",
+                f"encoding {encoding!r} is not served: send raw audio as one of {', '.join(ENCODINGS)}",
+                fatal=True,
+            )
+        options["encoding"] = ENCODINGS[encoding]
+        if "sample_rate" in params:
+            options["sample_rate"] = params["sample_rate"]
+        channels = params.get("channels", "1")
+        if channels != "1":
+            raise ProtocolError("invalid_config", f"channels={channels}: this door takes mono audio", fatal=True)
+        endpointing = params.get("endpointing")
+        if endpointing is not None and endpointing.lower() not in ("false", "true"):
+            low, high = LIMITS["endpoint_ms"]
+            # Deepgram's default is 10 ms and LiveKit sends 25: Whisper needs
+            # whole phrases, so a shorter endpoint becomes the gateway's shortest.
+            ms = _milliseconds(params, "endpointing")
+            assert ms is not None
+            options["endpoint_ms"] = int(min(max(ms, low), high))
+        terms = [v for k, v in self.upgrade.query if k in ("keyterm", "keyterms")]
+        terms += [v.rsplit(":", 1)[0] if ":" in v else v for k, v in self.upgrade.query if k == "keywords"]
+        if terms:
+            options["prompt"] = ", ".join(terms)
+        return options
+
+    # -- client messages ---------------------------------------------------------
+    def commands(self, frame: Frame) -> list[Command]:
+        if isinstance(frame, bytes):
+            return [Audio(frame)] if frame else [End()]  # an empty frame: Deepgram's old way to close
+        try:
+            message = json.loads(frame)
+        except (ValueError, RecursionError):
+            raise ProtocolError("invalid_message", "text messages must be JSON control messages such as {\"type\": \"KeepAlive\"}") from None
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "KeepAlive":
+            return []
+        if kind == "Finalize":
+            self._finalizing += 1
+            return [Flush()]
+        if kind == "CloseStream":
+            return [End()]
+        if kind == "Configure":
+            keyterms = message.get("keyterms")
+            if keyterms is None:
+                self._keyterms_pending += 1
+                return [Configure({})]
+            if not isinstance(keyterms, list) or not all(isinstance(t, str) for t in keyterms):
+                raise ProtocolError("invalid_message", "Configure: keyterms must be a list of strings")
+            self._keyterms_pending += 1
+            return [Configure({"prompt": ", ".join(keyterms) or None})]
+        raise ProtocolError("invalid_message", f"unknown message type {kind!r}; control messages: {', '.join(CONTROL)}")
+
+    # -- server messages ------------------------------------------------------------
+    def frames(self, event: Event) -> list[Frame]:
+        out: list[dict[str, Any]] = []
+        if isinstance(event, SessionCreated):
+            self.model_name = str(event.session.get("model") or self.model_name)
+        elif isinstance(event, SessionUpdated):
+            if self._keyterms_pending:
+                self._keyterms_pending -= 1
+                out.append({"type": "ConfigureSuccess", "request_id": self.request_id})
+        elif isinstance(event, SpeechStarted):
+            if self.vad_events:
+                out.append({"type": "SpeechStarted", "channel": [0], "timestamp": round(event.start, 3)})
+        elif isinstance(event, TranscriptPartial):
+            if event.text.strip():
+                out.append(self._results(max(event.start, self._last_end), event.end, event.text.strip(), [], 0.0, False, False, False))
+        elif isinstance(event, TranscriptFinal):
+            self._final(event, out)
+        elif isinstance(event, Flushed):
+            if self._finalizing:
+                self._finalizing -= 1
+                if event.segment_id is None:  # nothing was pending: an empty final says the Finalize is done
+                    out.append(self._results(self._last_end, self._last_end, "", [], 0.0, True, False, True))
+        elif isinstance(event, ErrorEvent):
+            self._error(event, out)
+        elif isinstance(event, SessionClosed):
+            out.append({
+                "type": "Metadata", "transaction_key": "deprecated", "request_id": self.request_id,
+                "sha256": "", "created": self.created, "duration": round(event.duration, 3), "channels": 1,
+                "models": [self._model_uuid()], "model_info": {self._model_uuid(): self._model_info()},
+            })
+        return [json.dumps(m, ensure_ascii=False) for m in out]
+
+    def _final(self, event: TranscriptFinal, out: list[dict[str, Any]]) -> None:
+        segment = event.segment
+        start = max(segment.start, self._last_end)
+        end = max(segment.end, start)
+        words = [
+            {
+                "word": w.word.strip().strip(PUNCTUATION).lower() or w.word.strip(),
+                "start": round(max(w.start, start), 3),
+                "end": round(min(max(w.end, start), end), 3),
+                "confidence": round(w.probability, 4),
+                "punctuated_word": w.word.strip(),
+            }
+            for w in segment.words
+        ]
+        confidence = math.exp(segment.avg_logprob) if segment.text.strip() else 0.0
+        speech_final = self.endpointing and event.end_reason == "endpoint"
+        from_finalize = bool(self._finalizing) and event.end_reason == "flush"
+        self._last_end = end
+        out.append(self._results(start, end, segment.text.strip(), words, confidence, True, speech_final, from_finalize))
+        if self.utterance_end_ms is not None and speech_final and words:
+            out.append({"type": "UtteranceEnd", "channel": [0, 1], "last_word_end": words[-1]["end"]})
+
+    def _results(
+        self, start: float, end: float, transcript: str, words: list[dict[str, Any]], confidence: float,
+        is_final: bool, speech_final: bool, from_finalize: bool,
+    ) -> dict[str, Any]:
+        return {
+            "type": "Results",
+            "channel_index": [0, 1],
+            "duration": round(max(0.0, end - start), 3),
+            "start": round(start, 3),
+            "is_final": is_final,
+            "speech_final": speech_final,
+            "from_finalize": from_finalize,
+            "channel": {"alternatives": [{"transcript": transcript, "confidence": round(confidence, 4), "words": words}]},
+            "metadata": {"request_id": self.request_id, "model_uuid": self._model_uuid(), "model_info": self._model_info()},
+        }
+
+    def _model_uuid(self) -> str:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"stt-gateway:{self.model_name}"))
+
+    def _model_info(self) -> dict[str, str]:
+        return {"name": self.model_name, "version": __version__, "arch": "whisper"}
+
+    def _error(self, event: ErrorEvent, out: list[dict[str, Any]]) -> None:
+        if event.code in ("invalid_state", "invalid_config") and self._keyterms_pending and not event.fatal:
+            self._keyterms_pending -= 1
+            out.append({
+                "type": "ConfigureFailure", "request_id": self.request_id,
+                "code": "CONFIGURE_KEYTERMS_NOT_SUPPORTED",
+                "description": "keyterms become the prompt, which is fixed once audio has arrived: " + event.message,
+            })
+            return
+        variant = "SchemaError" if event.code == "invalid_message" else event.code
+        out.append({"type": "Error", "variant": variant, "description": event.message, "code": event.code})
