@@ -20,6 +20,7 @@ from gateway import __version__
 from gateway.config import ServerConfig
 from gateway.core.options import SessionOptions
 from gateway.core.settings import StreamSettings
+from gateway.frontdoors.assemblyai import AssemblyAIDialect
 from gateway.frontdoors.deepgram import DeepgramDialect
 from gateway.frontdoors.native import NativeDialect
 from gateway.frontdoors.openai import OpenAIRealtimeDialect
@@ -125,6 +126,7 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engi
     app.add_api_websocket_route("/v0/audio/stream", doors.endpoint(NativeDialect))
     app.add_api_websocket_route("/v1/realtime", doors.endpoint(OpenAIRealtimeDialect))
     app.add_api_websocket_route("/v1/listen", doors.endpoint(DeepgramDialect))
+    app.add_api_websocket_route("/v3/ws", doors.endpoint(AssemblyAIDialect))
 
     install_batch_routes(app, engine, registry, config)
     # Added last, so it runs first: a request without a key is refused

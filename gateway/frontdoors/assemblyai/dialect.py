@@ -1,0 +1,237 @@
+"""AssemblyAI Universal-Streaming (v3), ``GET /v3/ws`` (README "AssemblyAI").
+
+A turn is one of the core's utterances. While it is spoken, each partial
+is a ``Turn`` whose words are marked final (``word_is_final``) once they
+are in the stable prefix, and whose ``transcript`` holds only those; at
+its end comes a ``Turn`` with ``end_of_turn`` true (unformatted: lower
+case, no punctuation, as AssemblyAI's), then with ``format_turns`` the
+same turn formatted (Whisper's own text, punctuated and cased).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from gateway.core.commands import Audio, Command, Configure, End, Flush
+from gateway.core.errors import ProtocolError
+from gateway.core.events import (
+    ErrorEvent,
+    Event,
+    SessionClosed,
+    SessionCreated,
+    SessionUpdated,
+    TranscriptFinal,
+    TranscriptPartial,
+)
+from gateway.core.options import LIMITS
+
+from ..dialect import Dialect, Frame, Upgrade
+
+ENCODINGS = {"pcm_s16le": "pcm_s16le", "pcm_mulaw": "mulaw"}
+SESSION_S = 14400  # Begin.expires_at: the server's default --max-session-s
+PUNCTUATION = ".,?!;:\"'()[]{}…。，？！"
+CONTROL = ("KeepAlive", "ForceEndpoint", "UpdateConfiguration", "Terminate")
+
+
+def _flag(value: Any, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"  # the Python SDK sends True/False
+    raise ProtocolError("invalid_config", f"{key} must be true or false, got {value!r}", fatal=True)
+
+
+def _ms(value: Any, key: str) -> int:
+    try:
+        number = float(value)
+        if not math.isfinite(number) or number < 0:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ProtocolError("invalid_config", f"{key} must be a number of milliseconds, got {value!r}", fatal=True) from None
+    low, high = LIMITS["endpoint_ms"]
+    return int(min(max(number, low), high))
+
+
+def turn_options(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The core options for AssemblyAI's turn parameters (query or UpdateConfiguration).
+
+    The gateway ends a turn after ``endpoint_ms`` of silence: that is
+    ``min_turn_silence`` (or its old name) when given, else
+    ``max_turn_silence``; ``end_of_turn_confidence_threshold`` is accepted
+    and has no effect (Whisper gives no end-of-turn probability).
+    """
+    options: dict[str, Any] = {}
+    for key in ("min_turn_silence", "min_end_of_turn_silence_when_confident", "max_turn_silence"):
+        if params.get(key) is not None:
+            options["endpoint_ms"] = _ms(params[key], key)
+            break
+    terms = params.get("keyterms_prompt")
+    if isinstance(terms, str):
+        try:
+            terms = json.loads(terms)
+        except ValueError:
+            raise ProtocolError("invalid_config", "keyterms_prompt must be a JSON list of strings", fatal=True) from None
+    prompt = params.get("prompt")
+    parts = [p for p in (prompt, ", ".join(map(str, terms)) if isinstance(terms, list) and terms else None) if p]
+    if parts:
+        options["prompt"] = " ".join(parts)
+    return options
+
+
+def unformatted(word: str) -> str:
+    return word.strip().strip(PUNCTUATION).lower()
+
+
+class AssemblyAIDialect(Dialect):
+    name = "assemblyai"
+
+    def __init__(self, upgrade: Upgrade):
+        super().__init__(upgrade)
+        self.format_turns = False
+        self.session_id = ""
+        self._opened = time.monotonic()
+        self._turns: dict[int, int] = {}  # segment id -> turn_order, while the turn lasts
+        self._next_turn = 0
+        self._updates = 0  # UpdateConfiguration messages the core has not answered
+
+    # -- opening --------------------------------------------------------------
+    def api_key(self) -> str | None:
+        authorization = (self.upgrade.header("authorization") or "").strip()
+        if authorization.lower().startswith("bearer "):
+            return authorization[7:].strip()
+        return authorization or self.upgrade.params().get("token") or super().api_key()
+
+    def options(self) -> Mapping[str, Any]:
+        params = self.upgrade.params()
+        # formatted_finals: the parameter's earlier name, which pipecat sends
+        self.format_turns = _flag(params.get("format_turns", params.get("formatted_finals", "false")), "format_turns")
+        options: dict[str, Any] = {"interim_results": True}
+        if "sample_rate" in params:
+            options["sample_rate"] = params["sample_rate"]
+        encoding = params.get("encoding", "pcm_s16le")
+        if encoding not in ENCODINGS:
+            raise ProtocolError(
+                "invalid_config", f"encoding {encoding!r} is not served; use one of {', '.join(ENCODINGS)}", fatal=True
+            )
+        options["encoding"] = ENCODINGS[encoding]
+        if params.get("language_code"):
+            options["language"] = params["language_code"].split("_")[0].split("-")[0]
+        return options | turn_options(params)
+
+    # -- client messages ---------------------------------------------------------
+    def commands(self, frame: Frame) -> list[Command]:
+        if isinstance(frame, bytes):
+            return [Audio(frame)]
+        try:
+            message = json.loads(frame)
+        except (ValueError, RecursionError):
+            raise ProtocolError("invalid_message", "text messages must be JSON such as {\"type\": \"ForceEndpoint\"}") from None
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "KeepAlive":
+            return []
+        if kind == "ForceEndpoint":
+            return [Flush()]
+        if kind == "Terminate":
+            return [End()]
+        if kind == "UpdateConfiguration":
+            assert isinstance(message, dict)
+            changes = turn_options(message)
+            if "format_turns" in message:
+                self.format_turns = _flag(message["format_turns"], "format_turns")
+            self._updates += 1
+            return [Configure(changes)]
+        raise ProtocolError("invalid_message", f"unknown message type {kind!r}; messages taken: {', '.join(CONTROL)}")
+
+    # -- server messages ------------------------------------------------------------
+    def frames(self, event: Event) -> list[Frame]:
+        out: list[dict[str, Any]] = []
+        if isinstance(event, SessionCreated):
+            self.session_id = event.session_id
+            out.append({"type": "Begin", "id": event.session_id, "expires_at": int(time.time()) + SESSION_S})
+        elif isinstance(event, SessionUpdated):
+            self._updates = max(0, self._updates - 1)
+        elif isinstance(event, TranscriptPartial):
+            out.append(self._partial(event))
+        elif isinstance(event, TranscriptFinal):
+            out.extend(self._final(event))
+        elif isinstance(event, ErrorEvent):
+            if event.fatal:
+                out.append({"type": "Error", "error": event.message, "error_code": 3005 if event.code == "invalid_config" else 1011})
+            else:
+                if event.code == "invalid_state" and self._updates:
+                    self._updates -= 1
+                out.append({"type": "Warning", "warning_code": 4000, "warning": f"{event.code}: {event.message}"})
+        elif isinstance(event, SessionClosed):
+            out.append({
+                "type": "Termination",
+                "audio_duration_seconds": int(round(event.duration)),
+                "session_duration_seconds": int(round(time.monotonic() - self._opened)),
+            })
+        return [json.dumps(m, ensure_ascii=False) for m in out]
+
+    def _turn_order(self, segment_id: int) -> int:
+        if segment_id not in self._turns:
+            self._turns[segment_id], self._next_turn = self._next_turn, self._next_turn + 1
+        return self._turns[segment_id]
+
+    def _partial(self, event: TranscriptPartial) -> dict[str, Any]:
+        words = event.text.split()
+        settled = len(event.stable_text.split())
+        # Partials are decoded without word timestamps: their words' times
+        # are spread over the audio heard so far (finals carry Whisper's).
+        step = (event.end - event.start) / max(1, len(words))
+        entries: list[dict[str, Any]] = [
+            {
+                "start": round((event.start + i * step) * 1000),
+                "end": round((event.start + (i + 1) * step) * 1000),
+                "text": unformatted(w) or w,
+                "confidence": 1.0 if i < settled else 0.5,
+                "word_is_final": i < settled,
+            }
+            for i, w in enumerate(words)
+        ]
+        return self._turn(event.segment_id, entries, " ".join(str(e["text"]) for e in entries[:settled]), False, 0.0, "")
+
+    def _final(self, event: TranscriptFinal) -> list[dict[str, Any]]:
+        segment = event.segment
+        if not segment.text.strip():
+            if segment.id not in self._turns:
+                return []  # no speech, nothing said of it: no turn
+            # Its partials were sent: the turn ends, empty (a client must not wait for it).
+            turns = [self._turn(segment.id, [], "", True, 0.0, "")]
+            if self.format_turns:
+                turns.append(self._turn(segment.id, [], "", True, 0.0, "", formatted=True))
+            self._turns.pop(segment.id)
+            return turns
+        confidence = 1.0 if event.end_reason == "endpoint" else 0.5
+        words: list[dict[str, Any]] = [
+            {"start": round(w.start * 1000), "end": round(w.end * 1000), "confidence": round(w.probability, 4), "word_is_final": True}
+            for w in segment.words
+        ]
+        plain = [dict(e, text=unformatted(w.word) or w.word.strip()) for e, w in zip(words, segment.words)]
+        text = " ".join(str(e["text"]) for e in plain)
+        turns = [self._turn(segment.id, plain, text, True, confidence, text)]
+        if self.format_turns:
+            formatted = [dict(e, text=w.word.strip()) for e, w in zip(words, segment.words)]
+            turns.append(self._turn(segment.id, formatted, segment.text.strip(), True, confidence, segment.text.strip(), formatted=True))
+        self._turns.pop(segment.id, None)
+        return turns
+
+    def _turn(
+        self, segment_id: int, words: list[dict[str, Any]], transcript: str, end_of_turn: bool,
+        confidence: float, utterance: str, formatted: bool = False,
+    ) -> dict[str, Any]:
+        return {
+            "type": "Turn",
+            "turn_order": self._turn_order(segment_id),
+            "turn_is_formatted": formatted,
+            "end_of_turn": end_of_turn,
+            "transcript": transcript,
+            "end_of_turn_confidence": confidence,
+            "words": words,
+            "utterance": utterance,
+        }
