@@ -25,7 +25,7 @@ from .conftest import CLIPS, load_clip, speech_bounds
 
 SR = 16000
 FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
-DOCUMENTED_FIELDS = {"model", "file", "language", "prompt", "response_format", "temperature", "timestamp_granularities"}
+DOCUMENTED_FIELDS = {"model", "file", "language", "prompt", "response_format", "temperature", "timestamp_granularities", "stream"}
 SEGMENT_KEYS = {"id", "seek", "start", "end", "text", "tokens", "temperature", "avg_logprob", "compression_ratio", "no_speech_prob"}
 AUDIO_ROUTES = ("/v0/audio/transcriptions", "/v1/audio/transcriptions", "/v0/audio/translations", "/v1/audio/translations")
 EN = CLIPS["leopard-en"]
@@ -656,3 +656,65 @@ def test_401_on_every_route_but_healthz_with_keys(make_server, caplog):
     for key in (*keys, "wrong-secret-key"):
         assert key not in server_log
         assert key not in running.app.state.config.describe()
+
+
+# -- streamed results (stream=true) ----------------------------------------------
+def test_stream_true_gives_the_text_in_order_as_the_chunks_are_decoded(server, long_audio):
+    whole = post(server.http, data={"model": "whisper-1", "response_format": "json"}, file=long_audio.wav).json()["text"]
+    stream = openai_client(server.http).audio.transcriptions.create(
+        file=("long.wav", long_audio.wav, "audio/wav"), model="whisper-1", stream=True
+    )
+    events = list(stream)
+    kinds = [e.type for e in events]
+    assert kinds[-1] == "transcript.text.done" and set(kinds[:-1]) == {"transcript.text.delta"}
+    assert len(kinds) - 1 >= 2, "a 65 s file is told in more than one piece"
+    deltas = "".join(e.delta for e in events[:-1])
+    done = events[-1]
+    assert deltas.strip() == done.text and not deltas.startswith(" ")
+    assert done.text == whole  # the same transcription as without stream
+    assert done.usage.seconds == pytest.approx(long_audio.duration, abs=0.01)
+
+
+def test_stream_true_refuses_bad_input_before_streaming(server):
+    from openai import BadRequestError
+
+    with pytest.raises(BadRequestError) as refused:
+        openai_client(server.http).audio.transcriptions.create(
+            file=("noise.wav", b"not audio at all", "audio/wav"), model="whisper-1", stream=True
+        )
+    assert refused.value.status_code == 400 and "audio" in str(refused.value)
+
+
+def test_a_streamed_upload_whose_client_leaves_stops_decoding(server, long_audio, monkeypatch):
+    import time
+
+    engine = server.app.state.engine
+    outcomes: list[bool] = []  # per batch chunk: cancelled?
+    real_submit = engine.submit
+
+    def spy(job):
+        future = real_submit(job)
+        if job.priority.name == "BATCH":
+            future.add_done_callback(lambda f: outcomes.append(f.cancelled()))
+        return future
+
+    monkeypatch.setattr(engine, "submit", spy)
+    four_times = wav_bytes(np.tile(load_wav(long_audio.wav), 4))  # 4.3 minutes: about 10 chunks
+
+    async def go():
+        files = {"file": ("long.wav", four_times, "audio/wav")}
+        async with httpx.AsyncClient(timeout=120) as client:
+            request = client.stream("POST", server.http + "/v1/audio/transcriptions", data={"model": "whisper-1", "stream": "true"}, files=files)
+            async with request as r:
+                assert r.headers["content-type"].startswith("text/event-stream")
+                async for line in r.aiter_lines():
+                    if line.startswith("data:"):
+                        return json.loads(line[5:])  # leave after the first piece
+
+    first = asyncio.run(go())
+    assert first["type"] == "transcript.text.delta"
+    deadline = time.monotonic() + 60
+    while engine.load(max_age_s=0).pending_batch or engine.load(max_age_s=0).busy:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert outcomes and any(outcomes), f"all {len(outcomes)} chunks were decoded for nobody"

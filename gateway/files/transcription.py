@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Generator
+from collections.abc import AsyncGenerator, Generator
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -85,6 +85,11 @@ class FileTranscription:
         self.max_retries = max_retries
         self._depth: dict[Span, int] = {chunk: 0 for chunk in self.chunks}
         self._decoded: list[tuple[Span, Decoding]] = []
+        # For text in file order while pieces are still decoding: the chunk
+        # each piece came from, and the pieces of each chunk not settled yet.
+        self._chunk_of: dict[Span, Span] = {chunk: chunk for chunk in self.chunks}
+        self._unsettled: dict[Span, int] = {chunk: 1 for chunk in self.chunks}
+        self._told = 0  # chunks whose text ``new_text`` has given
 
     def job(self, piece: Span, language: str | None) -> DecodeJob:
         start, end = piece
@@ -106,13 +111,30 @@ class FileTranscription:
         levels; each level's pieces are strictly smaller, so this ends.
         """
         self._decoded.append((piece, decoding))
+        chunk = self._chunk_of[piece]
         depth = self._depth.get(piece, 0)
-        if depth >= self.max_retries:
-            return []
-        again = self.missed(piece, decoding)
+        again = self.missed(piece, decoding) if depth < self.max_retries else []
         for p in again:
             self._depth[p] = depth + 1
+            self._chunk_of[p] = chunk
+        self._unsettled[chunk] += len(again) - 1
         return again
+
+    def new_text(self) -> str:
+        """The text of the chunks settled since the last call, in file order
+        (a chunk waits for the ones before it): the whole text, a piece at a time."""
+        parts: list[str] = []
+        while self._told < len(self.chunks) and self._unsettled[self.chunks[self._told]] == 0:
+            chunk = self.chunks[self._told]
+            found = [  # (where in the file its speech starts, text): the order join() uses
+                (piece[0] / SAMPLE_RATE + (s.words[0].start if s.words else s.start), s.text)
+                for piece, d in self._decoded
+                if self._chunk_of[piece] == chunk and d.is_speech
+                for s in d.segments
+            ]
+            parts.extend(text for _, text in sorted(found, key=lambda pair: pair[0]))
+            self._told += 1
+        return "".join(parts)
 
     def missed(self, piece: Span, decoding: Decoding) -> list[Span]:
         """Parts of ``piece`` with voiced speech but no decoded word, to decode again on their own.
@@ -222,6 +244,30 @@ def transcribe(engine: Engine, audio: np.ndarray, request: BatchRequest) -> Tran
             future = steps.send(future.result())
     except StopIteration as done:
         return done.value
+    finally:
+        steps.close()
+
+
+async def transcribe_stream(engine: Engine, audio: np.ndarray, request: BatchRequest) -> AsyncGenerator[str | Transcription, None]:
+    """Event-loop driver that tells the text as it is decoded: pieces of
+    text in file order (joined, the whole text), then the transcription.
+    Closing it early cancels the pieces still queued."""
+    loop = asyncio.get_running_loop()
+    plan = await loop.run_in_executor(None, FileTranscription, audio, request)
+    steps = plan.steps(engine)
+    try:
+        future = next(steps)
+        while True:
+            decoding = await asyncio.wrap_future(future)
+            future = steps.send(decoding)
+            text = plan.new_text()
+            if text:
+                yield text
+    except StopIteration as done:
+        text = plan.new_text()
+        if text:
+            yield text
+        yield done.value
     finally:
         steps.close()
 

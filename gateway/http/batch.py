@@ -8,11 +8,12 @@ fields get FastAPI's 422 validation body naming the field; the work itself is
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import json
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
 
 from gateway import formats
@@ -20,7 +21,8 @@ from gateway.audio import AudioDecodeError, AudioTooLong, decode_file
 from gateway.config import ServerConfig
 from gateway.core.languages import english_only_refusal, normalise_language
 from gateway.core.options import prompt_too_long
-from gateway.files.transcription import BatchInputError, BatchRequest, transcribe_async
+from gateway.core.records import Transcription
+from gateway.files.transcription import BatchInputError, BatchRequest, transcribe_async, transcribe_stream
 from gateway.inference.engine import Engine
 from gateway.inference.models import ModelError, ModelInfo, ModelRegistry, UnknownModelError, all_languages
 
@@ -56,6 +58,10 @@ class TranscriptionForm(BaseModel):
         "verbose_json", description="Format of the transcription response"
     )
     temperature: float = Field(0, ge=0, le=1, description="Sampling temperature, 0 to 1; 0 uses Whisper's fallback")
+    stream: bool = Field(
+        False,
+        description="Answer with server-sent events: transcript.text.delta as the file's chunks are decoded, in order, then transcript.text.done",
+    )
     timestamp_granularities: list[Literal["word", "segment"]] = Field(
         default_factory=list,
         validation_alias=AliasChoices("timestamp_granularities", "timestamp_granularities[]"),
@@ -90,6 +96,22 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorBody, "description": "The model cannot be loaded"},
 }
 
+# The 200 of a transcription: the response_format asked for, or events with stream=true.
+TRANSCRIPTION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The transcription in the response_format asked for; with stream=true, server-sent events "
+        "(transcript.text.delta, then transcript.text.done)",
+        "content": {
+            "application/json": {},
+            "text/plain": {"schema": {"type": "string"}},
+            "application/x-subrip": {"schema": {"type": "string"}},
+            "text/vtt": {"schema": {"type": "string"}},
+            "text/event-stream": {"schema": {"type": "string"}},
+        },
+    },
+    **ERROR_RESPONSES,
+}
+
 T = TypeVar("T")
 
 
@@ -117,6 +139,37 @@ async def until_disconnected(request: Request, work: Awaitable[T]) -> T:
     if task in done:
         return task.result()
     raise ClientGone
+
+
+def _sse(event: dict[str, Any]) -> bytes:
+    return f"data: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
+
+
+async def events(pieces: AsyncGenerator[str | Transcription, None]) -> AsyncIterator[bytes]:
+    """Server-sent events of a transcription, as OpenAI streams one: the
+    text as it is decoded, then all of it. A client that leaves cancels the
+    pieces still queued (the server stops iterating, which closes ``pieces``)."""
+    first = True
+    try:
+        async for piece in pieces:
+            if isinstance(piece, str):
+                delta = piece.lstrip() if first else piece
+                if delta:
+                    first = False
+                    yield _sse({"type": "transcript.text.delta", "delta": delta})
+            else:
+                metrics.batch_requests.labels("200").inc()
+                yield _sse({
+                    "type": "transcript.text.done", "text": piece.text, "language": piece.language,
+                    "usage": {"type": "duration", "seconds": round(piece.duration, 3)},
+                })
+    except (BatchInputError, ModelError) as exc:
+        status = 400 if isinstance(exc, BatchInputError) else 503
+        metrics.batch_requests.labels(str(status)).inc()
+        yield _sse({"error": {"message": str(exc), "type": "invalid_request_error" if status == 400 else "server_error",
+                              "param": "file" if status == 400 else "model", "code": "empty_audio" if status == 400 else "model_unavailable"}})
+    finally:
+        await pieces.aclose()
 
 
 def _error(status: int, message: str, param: str | None = None, code: str | None = None, **extra: Any) -> JSONResponse:
@@ -156,6 +209,11 @@ def install_batch_routes(app: FastAPI, engine: Engine, registry: ModelRegistry, 
             model=model_id, language=language, task=task, prompt=form.prompt or None,
             temperature=form.temperature, word_timestamps=words,
         )
+        if form.stream:
+            return StreamingResponse(
+                events(transcribe_stream(engine, audio, request)), media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
         try:
             result = await until_disconnected(http, transcribe_async(engine, audio, request))
         except ClientGone:
@@ -171,12 +229,12 @@ def install_batch_routes(app: FastAPI, engine: Engine, registry: ModelRegistry, 
 
     for version in ("v0", "v1"):
 
-        @app.post(f"/{version}/audio/transcriptions", tags=["audio"], summary="Transcribe audio", responses=ERROR_RESPONSES)
+        @app.post(f"/{version}/audio/transcriptions", tags=["audio"], summary="Transcribe audio", responses=TRANSCRIPTION_RESPONSES)
         async def transcriptions(http: Request, form: FormFields, file: AudioFile) -> Response:
             return await run(http, form, file, "transcribe")
 
         @app.post(
-            f"/{version}/audio/translations", tags=["audio"], summary="Translate audio to English text", responses=ERROR_RESPONSES
+            f"/{version}/audio/translations", tags=["audio"], summary="Translate audio to English text", responses=TRANSCRIPTION_RESPONSES
         )
         async def translations(http: Request, form: FormFields, file: AudioFile) -> Response:
             return await run(http, form, file, "translate")
