@@ -254,3 +254,37 @@ def test_the_beta_protocol_livekit_speaks_is_served(server):
     deltas = "".join(e["delta"] for e in events if e["type"].endswith("transcription.delta"))
     assert deltas == completed["transcript"]
     assert wer(clip.text, completed["transcript"]) <= 0.25, completed["transcript"]
+
+
+def test_an_utterance_the_model_failed_on_is_a_failed_item_and_the_next_goes_on():
+    """The dialect alone, fed the core's events: a decode_failed error names
+    its utterance, whose item then fails instead of completing."""
+    import json
+
+    from gateway.core.events import ErrorEvent, SpeechStarted, TranscriptFinal, TranscriptPartial
+    from gateway.core.records import make_segment
+    from gateway.frontdoors.dialect import Upgrade
+    from gateway.frontdoors.openai import OpenAIRealtimeDialect
+
+    dialect = OpenAIRealtimeDialect(Upgrade("/v1/realtime", query=(("intent", "transcription"),)))
+    dialect.options()
+
+    def final(segment_id: int, text: str) -> TranscriptFinal:
+        return TranscriptFinal(make_segment(segment_id, 0, text, (), None, (), 0.0, segment_id * 2.0, segment_id * 2.0 + 1), "en")
+
+    sent = []
+    for event in (
+        SpeechStarted(0, 0.0), TranscriptPartial(0, 0.0, 0.8, "hello there", "hello"),
+        ErrorEvent("decode_failed", "segment 0: out of memory", segment_id=0), final(0, ""),
+        SpeechStarted(1, 2.0), final(1, " Fine, thanks."),
+    ):
+        sent += [json.loads(frame) for frame in dialect.frames(event)]
+    kinds = [(m["type"], m.get("item_id")) for m in sent]
+    first, second = sent[0]["item_id"], next(m["item_id"] for m in sent if m["type"] == "input_audio_buffer.speech_started" and m["item_id"] != sent[0]["item_id"])
+    assert ("conversation.item.input_audio_transcription.failed", first) in kinds
+    assert ("conversation.item.input_audio_transcription.completed", first) not in kinds
+    failed = next(m for m in sent if m["type"].endswith("transcription.failed"))
+    assert failed["error"]["message"] == "segment 0: out of memory"
+    completed = next(m for m in sent if m["type"].endswith("transcription.completed"))
+    assert completed["item_id"] == second and completed["transcript"] == "Fine, thanks."
+    assert not [m for m in sent if m["type"] == "error"]  # one item failed; the session is fine
