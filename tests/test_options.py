@@ -28,6 +28,12 @@ def test_pre_roll_and_the_telephony_encodings_are_options():
     assert parse_options({"encoding": "pcm_s32le"}, SessionOptions(), LANGS).encoding == "pcm_s32le"
 
 
+def test_channels_and_their_labels():
+    o = parse_options({"channels": "2", "channel_labels": " agent , caller "}, SessionOptions(), LANGS)
+    assert o.channels == 2 and o.labels == ("agent", "caller")
+    assert parse_options({"channels": 3}, SessionOptions(), LANGS).labels == ("0", "1", "2")
+
+
 def test_json_values_are_taken_as_they_are():
     o = parse_options({"interim_results": False, "vad_aggressiveness": 3, "language": None}, SessionOptions(language="en"), LANGS)
     assert o.interim_results is False and o.vad_aggressiveness == 3 and o.language is None
@@ -52,6 +58,11 @@ def test_json_values_are_taken_as_they_are():
         ({"max_segment_s": float("nan")}, "between 2.0 and 28.0"),
         ({"prompt": "x" * 4001}, "the limit is 4000"),
         ({"pre_roll_ms": 1500}, "between 0 and 1000"),
+        ({"channels": 9}, "between 1 and 8"),
+        ({"channels": 2, "channel_labels": "agent"}, "each of the 2 channel(s) once"),
+        ({"channels": "2", "channel_labels": "a,a"}, "once"),
+        ({"channel_labels": "agent,caller"}, "each of the 1 channel(s)"),
+        ({"channels": 2, "channel_labels": "agent," + "x" * 65}, "at most 64"),
         ({"encoding": "alaw8"}, "alaw"),
     ],
 )

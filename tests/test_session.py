@@ -634,3 +634,75 @@ def test_the_pre_roll_is_a_session_option():
         feed(session, speech)
         starts.append(next(e.start for e in session.take_events() if e.type == "speech.started"))
     assert starts[0] - starts[1] == pytest.approx(0.6, abs=0.011)
+
+
+# -- several channels ---------------------------------------------------------------
+def stereo(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    n = max(len(left), len(right))
+    both = np.zeros((n, 2), np.float32)
+    both[: len(left), 0], both[: len(right), 1] = left, right
+    return both.reshape(-1)  # interleaved
+
+
+def by_channel(r) -> str:
+    return "agent words here" if r.job.stream.endswith("/0") else "caller words here"
+
+
+def test_each_channel_is_transcribed_on_its_own():
+    session = make_session(channels=2, channel_labels="agent,caller")
+    [created] = session.take_events()
+    assert created.session["channels"] == 2
+    a, b = load_clip("ds-arctic-a0024"), load_clip("wlk-libri-7902-96591-0000")
+    # the caller starts later and speaks while the agent is still talking
+    feed(session, stereo(np.concatenate([a, silence(2.0)]), np.concatenate([silence(1.0), b, silence(2.5)])), chunk=3200)
+    requests = answer_all(session, by_channel)
+    assert {r.job.stream for r in requests} == {f"{session.session_id}/0", f"{session.session_id}/1"}
+    session.handle(End())
+    answer_all(session, by_channel)
+    events = session.take_events()
+    started = [e for e in events if e.type == "speech.started"]
+    assert [(e.channel, e.label) for e in started] == [(0, "agent"), (1, "caller")]
+    assert [e.segment_id for e in started] == [0, 1]  # one sequence, in order of start
+    finals = {e.segment.id: e for e in events if e.type == "transcript.final"}
+    assert (finals[0].channel, finals[0].label, finals[0].segment.text.strip()) == (0, "agent", "agent words here")
+    assert (finals[1].channel, finals[1].label, finals[1].segment.text.strip()) == (1, "caller", "caller words here")
+    assert all(e.channel == (0 if e.segment_id == 0 else 1) for e in events if e.type == "transcript.partial")
+    closed = events[-1]
+    assert closed.type == "session.closed" and closed.segments == 2
+    assert closed.text == "agent words here caller words here"  # in order of start
+    assert [(c.channel, c.label, c.text, c.segments) for c in closed.channels] == [
+        (0, "agent", "agent words here", 1), (1, "caller", "caller words here", 1)
+    ]
+    assert closed.to_dict()["channels"][1]["label"] == "caller"
+    assert closed.duration == pytest.approx(len(a) / SR + 2.0, abs=0.01)
+
+
+def test_one_channel_never_holds_back_another():
+    session = make_session(channels=2)
+    session.take_events()
+    long_talk = np.concatenate([load_clip("lhotse-libri-2412-153948-0000")] * 2)  # 23 s without a long pause... mostly
+    short = np.concatenate([silence(1.0), load_clip("ds-arctic-a0024"), silence(2.0)])
+    feed(session, stereo(long_talk[: len(short) + SR], short), chunk=3200)
+    answer_all(session, by_channel)
+    events = session.take_events()
+    finals = [e for e in events if e.type == "transcript.final"]
+    assert [f.channel for f in finals] == [1], "the caller's final came while the agent was still speaking"
+    assert any(e.type == "speech.started" and e.channel == 0 for e in events)
+
+
+def test_a_frame_must_hold_whole_multichannel_frames_and_a_flush_waits_for_every_channel():
+    session = make_session(channels=2)
+    session.take_events()
+    session.handle(Audio(encode_samples(silence(0.001)[:3], "pcm_s16le")))  # 3 samples: not 2-channel frames
+    [error] = session.take_events()
+    assert error.code == "invalid_audio" and "2-sample frames" in error.message and session.state is SessionState.CONFIGURING
+    a = load_clip("ds-arctic-a0024")
+    feed(session, stereo(a, np.concatenate([silence(0.5), a[: len(a) // 2]])), chunk=3200)
+    session.handle(Flush())
+    answer_all(session, by_channel)
+    events = session.take_events()
+    kinds = types(events)
+    assert kinds.count("transcript.final") == 2 and kinds[-1] == "flushed"
+    assert events[-1].segment_id == 1
+
+

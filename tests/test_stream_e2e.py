@@ -560,3 +560,38 @@ def test_metrics_an_operator_needs(server):
     assert _metric(server, "stt_engine_workers") == 2
     assert _metric(server, "stt_engine_pending", kind="batch") == 0
     assert 0 <= _metric(server, "stt_engine_pressure") <= 1
+
+
+def test_a_stereo_call_is_transcribed_per_channel(server):
+    """Two speakers on two channels (overlapping in time): each channel's
+    text is its own speaker's, never the other's."""
+    a, b = CLIPS["leopard-en"], CLIPS["ds-ldc93s1"]
+    left = np.concatenate([load_clip(a.id), np.zeros(16000, np.float32)])
+    right = np.concatenate([np.zeros(24000, np.float32), load_clip(b.id), np.zeros(16000, np.float32)])
+    n = max(len(left), len(right))
+    frames = np.zeros((n, 2), np.float32)
+    frames[: len(left), 0], frames[: len(right), 1] = left, right
+    audio = encode_samples(frames.reshape(-1), "pcm_s16le")
+
+    async def go():
+        url = stream_url(server.ws, channels=2, channel_labels="agent,caller")
+        async with websockets.connect(url) as ws:
+            step = 3200 * 2  # 100 ms of two channels
+            for i in range(0, len(audio), step):
+                await ws.send(audio[i : i + step])
+                await asyncio.sleep(0.03)
+            await ws.send(json.dumps({"type": "end"}))
+            return [json.loads(m) async for m in ws]
+
+    events = run(go())
+    closed = events[-1]
+    assert closed["type"] == "session.closed"
+    finals = [e for e in events if e["type"] == "transcript.final"]
+    text = {label: " ".join(f["segment"]["text"] for f in finals if f["label"] == label) for label in ("agent", "caller")}
+    assert wer(a.text, text["agent"]) <= 0.25, text
+    assert wer(b.text, text["caller"]) <= 0.25, text
+    assert "suit" not in text["agent"].lower() and "quilter" not in text["caller"].lower()
+    assert [(c["label"], c["segments"] > 0) for c in closed["channels"]] == [("agent", True), ("caller", True)]
+    ids = [e["segment_id"] for e in events if e["type"] == "speech.started"]
+    assert ids == sorted(ids) == list(range(len(ids)))
+    assert all(e["channel"] == (0 if e["label"] == "agent" else 1) for e in events if "label" in e)

@@ -49,6 +49,8 @@ class SpeechStarted(Event):
     type: ClassVar[str] = "speech.started"
     segment_id: int
     start: float
+    channel: int = 0  # which channel of the stream (0-based)
+    label: str = "0"  # that channel's name
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class TranscriptPartial(Event):
     end: float
     text: str
     stable_text: str
+    channel: int = 0
+    label: str = "0"
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,8 @@ class TranscriptFinal(Event):
     language: str | None
     end_reason: str = "endpoint"  # "endpoint", "max_length" (a forced cut) or "flush" (flush, end, close)
     ended_at: float = 0.0  # stream time at which the utterance was closed
+    channel: int = 0
+    label: str = "0"
 
     def to_dict(self) -> dict[str, Any]:
         return super().to_dict() | {"segment": self.segment.to_dict()}
@@ -103,6 +109,24 @@ class ErrorEvent(Event):
 class SessionClosed(Event):
     type: ClassVar[str] = "session.closed"
     duration: float
-    text: str
+    text: str  # every final, in order of start time
     segments: int
     language: str | None
+    channels: tuple[ChannelSummary, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return super().to_dict() | {"channels": [c.to_dict() for c in self.channels]}
+
+
+@dataclass(frozen=True)
+class ChannelSummary:
+    """One channel's part of a closed session."""
+
+    channel: int
+    label: str
+    text: str
+    segments: int
+    duration: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"channel": self.channel, "label": self.label, "text": self.text, "segments": self.segments, "duration": _t(self.duration)}

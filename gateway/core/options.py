@@ -34,6 +34,14 @@ class SessionOptions:
     endpoint_ms: int = 500
     max_segment_s: float = 15.0
     pre_roll_ms: int = 300  # audio kept before the detected onset of speech
+    channels: int = 1  # interleaved in each frame; each transcribed on its own
+    channel_labels: str | None = None  # comma-separated, one per channel; default "0,1,…"
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        if self.channel_labels is None:
+            return tuple(str(c) for c in range(self.channels))
+        return tuple(label.strip() for label in self.channel_labels.split(","))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -42,6 +50,7 @@ class SessionOptions:
 OPTION_KEYS = tuple(f.name for f in fields(SessionOptions))
 LIMITS: dict[str, tuple[float, float]] = {
     "endpoint_ms": (100, 5000), "max_segment_s": (2.0, 28.0), "vad_aggressiveness": (0, 3), "pre_roll_ms": (0, 1000),
+    "channels": (1, 8),
 }
 
 
@@ -99,12 +108,12 @@ def parse_options(
         )
     changes: dict[str, Any] = {}
     for key, value in raw.items():
-        if key in ("model", "prompt"):
+        if key in ("model", "prompt", "channel_labels"):
             if value is not None and not isinstance(value, str):
                 raise _invalid(f"{key} must be a string")
             if key == "prompt" and value is not None and len(value) > max_prompt_chars:
                 raise _invalid(prompt_too_long(len(value), max_prompt_chars))
-            changes[key] = value if key == "prompt" else (value or base.model)
+            changes[key] = value if key != "model" else (value or base.model)
         elif key == "language":
             try:
                 changes[key] = normalise_language(value, languages)
@@ -127,8 +136,15 @@ def parse_options(
             changes[key] = rate
         elif key == "interim_results":
             changes[key] = _as_bool(key, value)
-        elif key in ("vad_aggressiveness", "endpoint_ms", "pre_roll_ms"):
+        elif key in ("vad_aggressiveness", "endpoint_ms", "pre_roll_ms", "channels"):
             changes[key] = _as_number(key, value, int)
         elif key == "max_segment_s":
             changes[key] = float(_as_number(key, value, float))
-    return replace(base, **changes)
+    options = replace(base, **changes)
+    labels = options.labels
+    if len(labels) != options.channels or not all(0 < len(label) <= 64 for label in labels) or len(set(labels)) != len(labels):
+        raise _invalid(
+            f"channel_labels must name each of the {options.channels} channel(s) once (at most 64 characters each), comma-separated "
+            f"(e.g. agent,caller); got {options.channel_labels!r}"
+        )
+    return options

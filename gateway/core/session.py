@@ -12,7 +12,9 @@ the engine answered, what the server decided) and drains two outboxes:
 The clock is the sample count of the stream at 16 kHz: every time on the
 wire comes from it, never from the wall clock. The session owns the
 lifecycle (the states below) and the stream's audio format; the utterances
-and their decodes are the ``Transcriber``'s.
+and their decodes are the ``Transcriber``'s, one per channel of the stream
+(each its own VAD, utterances, prompt context and partial slot in the
+engine; segment ids are one sequence across them).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import itertools
 import uuid
 from collections.abc import Collection
 from typing import Protocol
+
+import numpy as np
 
 from gateway import __version__
 from gateway.audio.pcm import decode_samples
@@ -45,7 +49,7 @@ from .commands import (
     Stop,
 )
 from .errors import ProtocolError, SessionStateError
-from .events import ErrorEvent, Event, SessionClosed, SessionCreated, SessionUpdated
+from .events import ChannelSummary, ErrorEvent, Event, Flushed, SessionClosed, SessionCreated, SessionUpdated
 from .languages import english_only_refusal
 from .options import SessionOptions, parse_options
 from .outbox import Outbox
@@ -135,15 +139,20 @@ class StreamSession:
 
     # -- input ----------------------------------------------------------------
     def handle(self, command: Command) -> None:
-        if isinstance(command, Decoded):
-            self._transcriber.decoded(command.request_id, command.decoding)
-        elif isinstance(command, DecodeFailed):
-            self._transcriber.decoded(command.request_id, None, command.error)
-        elif isinstance(command, DecodeCancelled):
-            self._transcriber.decoded(command.request_id, None)
+        if isinstance(command, (Decoded, DecodeFailed, DecodeCancelled)):
+            owner = next((t for t in self._transcribers if t.owns(command.request_id)), None)
+            if owner is None:
+                pass  # a result no longer wanted (cancelled, replaced)
+            elif isinstance(command, Decoded):
+                owner.decoded(command.request_id, command.decoding)
+            elif isinstance(command, DecodeFailed):
+                owner.decoded(command.request_id, None, command.error)
+            else:
+                owner.decoded(command.request_id, None)
         elif isinstance(command, LoadReport):
             self._load = command
-            self._transcriber.set_load(command.pressure, command.final_decode_s)
+            for t in self._transcribers:
+                t.set_load(command.pressure, command.final_decode_s)
         elif isinstance(command, ConnectionLost):
             self.detached = True
             if self.state.is_open:
@@ -154,10 +163,10 @@ class StreamSession:
                 self._finish()
         else:
             self._from_client(command)
-        if self.state is SessionState.CLOSING and self._transcriber.idle:
+        self._report_flushes()
+        if self.state is SessionState.CLOSING and all(t.idle for t in self._transcribers):
             self._move("finished")
-            text = " ".join(t for t in self._transcriber.finals if t)
-            self._outbox.emit(SessionClosed(self.duration, text, self._transcriber.utterances, self._transcriber.language))
+            self._outbox.emit(self._closed())
 
     def _from_client(self, command: ClientCommand) -> None:
         if self.state is SessionState.CLOSED:
@@ -188,7 +197,8 @@ class StreamSession:
                 self._receive_audio(command.data)
             elif isinstance(command, Flush):
                 self._move(trigger)
-                self._transcriber.flush()
+                for t in self._transcribers:
+                    t.flush()
             else:
                 self._finish()
         except ProtocolError as exc:
@@ -204,15 +214,25 @@ class StreamSession:
             samples = decode_samples(data, self.options.encoding)
         except ValueError as exc:
             raise ProtocolError("invalid_audio", f"frame dropped: {exc}") from None
+        n = self.options.channels
+        if samples.size % n:
+            raise ProtocolError(
+                "invalid_audio",
+                f"frame dropped: {n} interleaved channels need whole {n}-sample frames; got {samples.size} samples",
+            )
         self._move("audio")
-        self._input_samples += samples.size
-        self._transcriber.feed(self._resampler.resample(samples))
+        self._input_samples += samples.size // n
+        frames = samples.reshape(-1, n)
+        for c, (t, resampler) in enumerate(zip(self._transcribers, self._resamplers)):
+            t.feed(resampler.resample(np.ascontiguousarray(frames[:, c]) if n > 1 else samples))
 
     def _finish(self) -> None:
         """No more audio: finalise everything; ``session.closed`` follows the last final."""
-        self._transcriber.feed(self._resampler.flush())
+        for t, resampler in zip(self._transcribers, self._resamplers):
+            t.feed(resampler.flush())
         self._move("end")
-        self._transcriber.close()
+        for t in self._transcribers:
+            t.close()
 
     def _move(self, trigger: str) -> None:
         target = TRANSITIONS.get((self.state, trigger))
@@ -230,11 +250,34 @@ class StreamSession:
             raise ProtocolError("invalid_config", refusal, fatal=True)
         self.options = options
         self.model_id = model_id
-        self._resampler = StreamResampler(options.sample_rate)
-        self._transcriber = Transcriber(
-            options, self.settings, model_id, self.session_id, self._outbox, self._segment_ids, self._classifier_factory
+        labels = options.labels
+        self._resamplers = [StreamResampler(options.sample_rate) for _ in labels]
+        self._transcribers = [
+            Transcriber(
+                options, self.settings, model_id,
+                self.session_id if len(labels) == 1 else f"{self.session_id}/{c}",  # the engine's partial slot
+                self._outbox, self._segment_ids, self._classifier_factory, c, label,
+            )
+            for c, label in enumerate(labels)
+        ]
+        for t in self._transcribers:
+            t.set_load(self._load.pressure, self._load.final_decode_s)
+
+    def _closed(self) -> SessionClosed:
+        ts = self._transcribers
+        finals = sorted((start, text) for t in ts for start, text in zip(t.final_starts, t.finals))
+        channels = tuple(
+            ChannelSummary(t.channel, t.label, " ".join(x for x in t.finals if x), t.utterances, self.duration) for t in ts
         )
-        self._transcriber.set_load(self._load.pressure, self._load.final_decode_s)
+        language = next((t.language for t in ts if t.language), None)
+        text = " ".join(x for _, x in finals if x)
+        return SessionClosed(self.duration, text, sum(t.utterances for t in ts), language, channels)
+
+    def _report_flushes(self) -> None:
+        """A flush is done when every channel has its finals out."""
+        while all(t.flushes_done for t in self._transcribers):
+            last = max(t.flushes_done.popleft() for t in self._transcribers)
+            self._outbox.emit(Flushed(last if last >= 0 else None))
 
     # -- output -----------------------------------------------------------------
     def take_events(self) -> list[Event]:
@@ -247,18 +290,18 @@ class StreamSession:
     @property
     def pending_finals(self) -> int:
         """Utterances that ended but whose final is not sent yet."""
-        return self._transcriber.pending_finals
+        return sum(t.pending_finals for t in self._transcribers)
 
     @property
     def wants_audio(self) -> bool:
         """False while the transport should stop reading (backpressure)."""
-        return self.state.is_open and self._transcriber.pending_finals < self.settings.max_pending_finals
+        return self.state.is_open and self.pending_finals < self.settings.max_pending_finals * len(self._transcribers)
 
     @property
     def last_speech_s(self) -> float:
         """Where speech was last heard, in seconds of audio (0: not yet): it
         stands still while a client sends nothing, or only silence."""
-        return self._transcriber.last_speech_s
+        return max(t.last_speech_s for t in self._transcribers)
 
     @property
     def duration(self) -> float:

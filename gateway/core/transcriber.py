@@ -1,4 +1,4 @@
-"""The decode policy of one audio track: utterances in, partials and finals out.
+"""The decode policy of one audio track (a channel): utterances in, partials and finals out.
 
 The VAD (``vad.Segmenter``) cuts the track into utterances (see
 ``gateway.core.utterance`` for their states). For each one:
@@ -35,7 +35,7 @@ from vad.segmenter import Classifier, Segmenter, SegmenterConfig, SegmentEvent, 
 
 from .buffer import SampleBuffer
 from .commands import DecodeRequest
-from .events import ErrorEvent, Flushed, SpeechStarted, TranscriptFinal, TranscriptPartial
+from .events import ErrorEvent, SpeechStarted, TranscriptFinal, TranscriptPartial
 from .options import SessionOptions
 from .outbox import Outbox
 from .records import make_segment
@@ -58,11 +58,14 @@ class Transcriber:
         outbox: Outbox,
         segment_ids: Iterator[int],
         classifier_factory: ClassifierFactory | None = None,
+        channel: int = 0,
+        label: str = "0",
     ):
         self.options = options
         self.settings = settings
         self.model_id = model_id
-        self._stream = stream  # the engine keeps one pending partial per stream
+        self.channel, self.label = channel, label
+        self._stream = stream  # the engine keeps one pending partial per stream (per channel)
         self._outbox = outbox
         self._segment_ids = segment_ids
         config = SegmenterConfig(
@@ -75,7 +78,9 @@ class Transcriber:
         self._audio = SampleBuffer()
         self._utterances: deque[Utterance] = deque()  # not yet finalised, in order
         self._flushes: deque[int] = deque()  # per flush not yet done: the last segment id it ended (-1: none)
+        self.flushes_done: deque[int] = deque()  # the same, once done: for the session to report
         self.finals: list[str] = []  # the text of every final, in order
+        self.final_starts: list[float] = []  # where each began (seconds)
         self.language: str | None = None  # of the latest final with speech
         self.utterances = 0  # started so far
         self.closing = False  # no more audio will come
@@ -145,6 +150,13 @@ class Transcriber:
         heard = self._segmenter.samples_fed if self._segmenter.in_speech else self._speech_ended
         return heard / SAMPLE_RATE
 
+    def owns(self, request_id: int) -> bool:
+        """Whether a decode request in flight is one of this track's."""
+        return any(
+            u.partial_in_flight == request_id or (u.final_request is not None and u.final_request.id == request_id)
+            for u in self._utterances
+        )
+
     @property
     def idle(self) -> bool:
         """Every utterance finalised."""
@@ -158,7 +170,7 @@ class Transcriber:
                 started.partial_requested_at = event.start
                 self.utterances += 1
                 self._utterances.append(started)
-                self._outbox.emit(SpeechStarted(started.segment_id, event.start / SAMPLE_RATE))
+                self._outbox.emit(SpeechStarted(started.segment_id, event.start / SAMPLE_RATE, self.channel, self.label))
             elif isinstance(event, SpeechEnd):
                 u = self._open_utterance()
                 if u is None:
@@ -290,7 +302,9 @@ class Transcriber:
         end = u.start + int(round(decoding.duration * SAMPLE_RATE))
         u.agree(end, words, lag=s.stable_lag_ms * SAMPLE_RATE // 1000)
         self._outbox.emit(
-            TranscriptPartial(u.segment_id, u.start / SAMPLE_RATE, end / SAMPLE_RATE, " ".join(words), u.stable_text)
+            TranscriptPartial(
+                u.segment_id, u.start / SAMPLE_RATE, end / SAMPLE_RATE, " ".join(words), u.stable_text, self.channel, self.label
+            )
         )
 
     # -- finals -------------------------------------------------------------------
@@ -337,21 +351,21 @@ class Transcriber:
         # utterances it ended is left.
         first_left = self._utterances[0].segment_id if self._utterances else None
         while self._flushes and (first_left is None or self._flushes[0] < first_left):
-            last = self._flushes.popleft()
-            self._outbox.emit(Flushed(last if last >= 0 else None))
+            self.flushes_done.append(self._flushes.popleft())
 
     def _final_event(self, u: Utterance) -> TranscriptFinal:
         assert u.end is not None
         start, end = u.start / SAMPLE_RATE, u.end / SAMPLE_RATE
         d = u.decoding
+        self.final_starts.append(start)
         if d is None or not d.is_speech:
             segment = make_segment(u.segment_id, u.start, "", (), d, (), start, start, end)
             self.finals.append("")
-            return TranscriptFinal(segment, d.language if d else self.language, u.end_reason, end)
+            return TranscriptFinal(segment, d.language if d else self.language, u.end_reason, end, self.channel, self.label)
         segment = make_segment(u.segment_id, u.start, " " + d.text, d.tokens, d, d.words, start, start, end)
         self.finals.append(d.text)
         self.language = d.language
-        return TranscriptFinal(segment, d.language, u.end_reason, end)
+        return TranscriptFinal(segment, d.language, u.end_reason, end, self.channel, self.label)
 
     # -- helpers ------------------------------------------------------------------
     def _context(self) -> str | None:
