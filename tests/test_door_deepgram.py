@@ -87,7 +87,8 @@ def check_results(messages: list) -> list:
         if m.type != "Results":
             continue
         request_ids.add(m.metadata.request_id)
-        assert m.channel_index == [0, 1] and m.metadata.model_info.name
+        channel, channels = m.channel_index
+        assert 0 <= channel < channels and m.metadata.model_info.name
         alternative = m.channel.alternatives[0]
         assert isinstance(alternative.transcript, str) and 0.0 <= alternative.confidence <= 1.0
         if m.is_final:
@@ -185,3 +186,48 @@ def test_keys_in_either_scheme_and_a_bad_key_refused(make_server):
     assert refused.value.status_code == 401
     assert run(attempt(api_key="right-key")) == ["Metadata"]  # Authorization: Token <key>
     assert run(attempt(access_token="right-key")) == ["Metadata"]  # Authorization: Bearer <key>
+
+
+def test_multichannel_gives_each_channel_its_own_results(server):
+    a, b = CLIPS["leopard-en"], CLIPS["ds-ldc93s1"]
+    left = np.concatenate([load_clip(a.id), np.zeros(16000, np.float32)])
+    right = np.concatenate([np.zeros(24000, np.float32), load_clip(b.id), np.zeros(16000, np.float32)])
+    n = max(len(left), len(right))
+    frames = np.zeros((n, 2), np.float32)
+    frames[: len(left), 0], frames[: len(right), 1] = left, right
+    stereo_8k = soxr.resample(frames, 16000, 8000).astype(np.float32)  # a phone line's rate
+    data = encode_samples(stereo_8k.reshape(-1), "mulaw")
+
+    async def go():
+        connect = client_for(server).listen.v1.connect(model="nova-3", encoding="mulaw", sample_rate=8000, channels=2, multichannel="true")
+        async with connect as socket:
+            inbox = Inbox(socket)
+            await send_paced(socket, data, 16000, speed=5.0)
+            await socket.send_close_stream()
+            return await inbox.closed()
+
+    messages = run(go())
+    assert messages[-1].type == "Metadata" and messages[-1].channels == 2
+    text = {0: "", 1: ""}
+    for channel in (0, 1):
+        finals = check_results([m for m in messages if m.type != "Results" or m.channel_index == [channel, 2]])
+        text[channel] = " ".join(f.channel.alternatives[0].transcript for f in finals)
+    assert wer(a.text, text[0]) <= 0.3 and wer(b.text, text[1]) <= 0.3, text
+    assert "suit" not in text[0].lower() and "quilter" not in text[1].lower()
+
+
+def test_a_bad_query_is_refused_at_the_upgrade_with_400(server):
+    import httpx
+
+    async def go(**query):
+        async with client_for(server).listen.v1.connect(model="nova-3", **query):
+            pass
+
+    for query in ({"encoding": "linear16", "channels": 2}, {"encoding": "opus"}, {"encoding": "linear16", "sample_rate": 12345}):
+        with pytest.raises(ApiError) as refused:
+            run(go(**query))
+        assert refused.value.status_code == 400, query
+    # the body says why (the SDK keeps only the status)
+    answer = httpx.get(server.http + "/v1/listen?channels=2", headers={"Connection": "Upgrade", "Upgrade": "websocket",
+                       "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    assert answer.status_code == 400 and "multichannel=true" in answer.json()["err_msg"]

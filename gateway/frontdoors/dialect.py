@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from gateway.core.commands import Command
+from gateway.core.errors import ProtocolError
 from gateway.core.events import ErrorEvent, Event
 
 Frame = str | bytes  # a WebSocket message: text or binary
@@ -84,6 +85,12 @@ class Dialect(abc.ABC):
     @abc.abstractmethod
     def frames(self, event: Event) -> list[Frame]:
         """What the client is sent for a session event (possibly nothing)."""
+
+    def refusal(self, error: ProtocolError) -> tuple[int, dict[str, Any]] | None:
+        """The HTTP answer (status, JSON body) to options refused at the
+        upgrade, for protocols whose clients expect one there; None: accept,
+        send the error as an event, then close (the default)."""
+        return None
 
     def close_code(self, event: Event) -> int | None:
         """The close code an event calls for, if it ends the connection."""

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Collection
 
 from fastapi import WebSocket
+from fastapi.responses import JSONResponse
 
 from gateway.core.errors import ProtocolError
 from gateway.core.events import ErrorEvent
@@ -116,7 +117,13 @@ class StreamDoors:
 
     @staticmethod
     async def _refuse(websocket: WebSocket, dialect: Dialect, error: ProtocolError) -> None:
-        """Options refused at opening: the dialect's error, then its close code."""
+        """Options refused at opening: an HTTP answer where the dialect's
+        clients expect one, else its error event, then its close code."""
+        denial = dialect.refusal(error)
+        if denial is not None:
+            status, body = denial
+            await websocket.send_denial_response(JSONResponse(body, status_code=status))
+            return
         await websocket.accept(subprotocol=dialect.subprotocol())
         event = ErrorEvent(error.code, error.message, True)
         for frame in dialect.frames(event):

@@ -79,7 +79,8 @@ class DeepgramDialect(Dialect):
         self.model_name = "whisper-1"
         self._finalizing = 0  # Finalize messages whose finals are still to come
         self._keyterms_pending = 0  # Configure messages waiting for the core's answer
-        self._last_end = 0.0  # where the last final ended: finals never overlap
+        self.channels = 1
+        self._last_end: dict[int, float] = {}  # per channel, where its last final ended: finals never overlap
 
     # -- opening --------------------------------------------------------------
     def api_key(self) -> str | None:
@@ -122,7 +123,15 @@ class DeepgramDialect(Dialect):
             options["sample_rate"] = params["sample_rate"]
         channels = params.get("channels", "1")
         if channels != "1":
-            raise ProtocolError("invalid_config", f"channels={channels}: this door takes mono audio", fatal=True)
+            # Several channels are transcribed each on its own (multichannel=true);
+            # Deepgram would transcribe their mix otherwise, which a call's two
+            # parties talking over each other does not survive.
+            if not _flag(params, "multichannel", False):
+                raise ProtocolError(
+                    "invalid_config", f"channels={channels} needs multichannel=true: each channel is transcribed on its own", fatal=True
+                )
+            options["channels"] = channels
+            self.channels = int(channels) if channels.isdigit() else 1
         endpointing = params.get("endpointing")
         if endpointing is not None and endpointing.lower() not in ("false", "true"):
             low, high = LIMITS["endpoint_ms"]
@@ -136,6 +145,10 @@ class DeepgramDialect(Dialect):
         if terms:
             options["prompt"] = ", ".join(terms)
         return options
+
+    def refusal(self, error: ProtocolError) -> tuple[int, dict[str, Any]] | None:
+        """Deepgram refuses a bad query at the upgrade, with 400."""
+        return 400, {"err_code": "Bad Request", "err_msg": error.message, "request_id": self.request_id}
 
     # -- client messages ---------------------------------------------------------
     def commands(self, frame: Frame) -> list[Command]:
@@ -175,30 +188,32 @@ class DeepgramDialect(Dialect):
                 out.append({"type": "ConfigureSuccess", "request_id": self.request_id})
         elif isinstance(event, SpeechStarted):
             if self.vad_events:
-                out.append({"type": "SpeechStarted", "channel": [0], "timestamp": round(event.start, 3)})
+                out.append({"type": "SpeechStarted", "channel": [event.channel], "timestamp": round(event.start, 3)})
         elif isinstance(event, TranscriptPartial):
             if event.text.strip():
-                out.append(self._results(max(event.start, self._last_end), event.end, event.text.strip(), [], 0.0, False, False, False))
+                start = max(event.start, self._last_end.get(event.channel, 0.0))
+                out.append(self._results(event.channel, start, event.end, event.text.strip(), [], 0.0, False, False, False))
         elif isinstance(event, TranscriptFinal):
             self._final(event, out)
         elif isinstance(event, Flushed):
             if self._finalizing:
                 self._finalizing -= 1
                 if event.segment_id is None:  # nothing was pending: an empty final says the Finalize is done
-                    out.append(self._results(self._last_end, self._last_end, "", [], 0.0, True, False, True))
+                    end = max(self._last_end.values(), default=0.0)
+                    out.append(self._results(0, end, end, "", [], 0.0, True, False, True))
         elif isinstance(event, ErrorEvent):
             self._error(event, out)
         elif isinstance(event, SessionClosed):
             out.append({
                 "type": "Metadata", "transaction_key": "deprecated", "request_id": self.request_id,
-                "sha256": "", "created": self.created, "duration": round(event.duration, 3), "channels": 1,
+                "sha256": "", "created": self.created, "duration": round(event.duration, 3), "channels": self.channels,
                 "models": [self._model_uuid()], "model_info": {self._model_uuid(): self._model_info()},
             })
         return [json.dumps(m, ensure_ascii=False) for m in out]
 
     def _final(self, event: TranscriptFinal, out: list[dict[str, Any]]) -> None:
         segment = event.segment
-        start = max(segment.start, self._last_end)
+        start = max(segment.start, self._last_end.get(event.channel, 0.0))
         end = max(segment.end, start)
         words = [
             {
@@ -213,18 +228,18 @@ class DeepgramDialect(Dialect):
         confidence = math.exp(segment.avg_logprob) if segment.text.strip() else 0.0
         speech_final = self.endpointing and event.end_reason == "endpoint"
         from_finalize = bool(self._finalizing) and event.end_reason == "flush"
-        self._last_end = end
-        out.append(self._results(start, end, segment.text.strip(), words, confidence, True, speech_final, from_finalize))
+        self._last_end[event.channel] = end
+        out.append(self._results(event.channel, start, end, segment.text.strip(), words, confidence, True, speech_final, from_finalize))
         if self.utterance_end_ms is not None and speech_final and words:
-            out.append({"type": "UtteranceEnd", "channel": [0, 1], "last_word_end": words[-1]["end"]})
+            out.append({"type": "UtteranceEnd", "channel": [event.channel, self.channels], "last_word_end": words[-1]["end"]})
 
     def _results(
-        self, start: float, end: float, transcript: str, words: list[dict[str, Any]], confidence: float,
+        self, channel: int, start: float, end: float, transcript: str, words: list[dict[str, Any]], confidence: float,
         is_final: bool, speech_final: bool, from_finalize: bool,
     ) -> dict[str, Any]:
         return {
             "type": "Results",
-            "channel_index": [0, 1],
+            "channel_index": [channel, self.channels],
             "duration": round(max(0.0, end - start), 3),
             "start": round(start, 3),
             "is_final": is_final,
