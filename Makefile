@@ -11,7 +11,7 @@ SDK_VENV    = .venv-aibrary
 SDK_STAMP   = $(SDK_VENV)/.installed
 AIBRARY_PINS = aibrary==0.0.3 openai==1.109.1
 
-.PHONY: install run test check wheel bench bench-batch soak clean
+.PHONY: install run test check wheel bench bench-batch bench-doors soak clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ bench: $(STAMP)
 # python -m bench.soak: streams at capacity with faults; bench/results/soak.json
 soak: $(STAMP)
 	$(BIN)/python -m bench.soak $(ARGS)
+
+# python -m bench.doors: each front door beside the native one; bench/results/doors.json
+bench-doors: $(STAMP)
+	$(BIN)/python -m bench.doors $(ARGS)
 
 bench-batch: $(STAMP)
 	$(BIN)/python -m bench.batch --repeats 2 $(ARGS)
