@@ -43,6 +43,17 @@ def load_clip(clip_id: str) -> np.ndarray:
     return decode_file(CLIPS[clip_id].path)
 
 
+def two_speakers() -> tuple[Clip, Clip, np.ndarray]:
+    """A two-party call: one speaker per channel, overlapping in time
+    (16 kHz float frames, shape (n, 2))."""
+    a, b = CLIPS["leopard-en"], CLIPS["ds-ldc93s1"]
+    left = np.concatenate([load_clip(a.id), np.zeros(16000, np.float32)])
+    right = np.concatenate([np.zeros(24000, np.float32), load_clip(b.id), np.zeros(16000, np.float32)])
+    frames = np.zeros((max(len(left), len(right)), 2), np.float32)
+    frames[: len(left), 0], frames[: len(right), 1] = left, right
+    return a, b, frames
+
+
 def speech_bounds(samples: np.ndarray, threshold_db: float = -35.0) -> tuple[float, float]:
     """Where the speech of a clean clip is, from 10 ms frame energy (seconds)."""
     frames = samples[: len(samples) // 160 * 160].reshape(-1, 160)

@@ -16,7 +16,7 @@ from gateway.audio import encode_samples
 from gateway.client import stream_audio, stream_url
 from gateway.textnorm import wer
 
-from .conftest import CLIPS, load_clip
+from .conftest import CLIPS, load_clip, two_speakers
 
 WER_MARGIN = 0.10
 CLIP = "lhotse-libri-2412-153948-0000"
@@ -189,12 +189,7 @@ def test_keys_in_either_scheme_and_a_bad_key_refused(make_server):
 
 
 def test_multichannel_gives_each_channel_its_own_results(server):
-    a, b = CLIPS["leopard-en"], CLIPS["ds-ldc93s1"]
-    left = np.concatenate([load_clip(a.id), np.zeros(16000, np.float32)])
-    right = np.concatenate([np.zeros(24000, np.float32), load_clip(b.id), np.zeros(16000, np.float32)])
-    n = max(len(left), len(right))
-    frames = np.zeros((n, 2), np.float32)
-    frames[: len(left), 0], frames[: len(right), 1] = left, right
+    a, b, frames = two_speakers()
     stereo_8k = soxr.resample(frames, 16000, 8000).astype(np.float32)  # a phone line's rate
     data = encode_samples(stereo_8k.reshape(-1), "mulaw")
 

@@ -15,7 +15,7 @@ from gateway.audio import encode_samples
 from gateway.client import stream_audio, stream_url
 from gateway.textnorm import wer
 
-from .conftest import CLIPS, load_clip, speech_bounds
+from .conftest import CLIPS, load_clip, speech_bounds, two_speakers
 
 WER_MARGIN = 0.10  # streamed finals may be this much worse than offline decoding
 
@@ -565,12 +565,7 @@ def test_metrics_an_operator_needs(server):
 def test_a_stereo_call_is_transcribed_per_channel(server):
     """Two speakers on two channels (overlapping in time): each channel's
     text is its own speaker's, never the other's."""
-    a, b = CLIPS["leopard-en"], CLIPS["ds-ldc93s1"]
-    left = np.concatenate([load_clip(a.id), np.zeros(16000, np.float32)])
-    right = np.concatenate([np.zeros(24000, np.float32), load_clip(b.id), np.zeros(16000, np.float32)])
-    n = max(len(left), len(right))
-    frames = np.zeros((n, 2), np.float32)
-    frames[: len(left), 0], frames[: len(right), 1] = left, right
+    a, b, frames = two_speakers()
     audio = encode_samples(frames.reshape(-1), "pcm_s16le")
 
     async def go():

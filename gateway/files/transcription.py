@@ -273,19 +273,17 @@ async def transcribe_stream(engine: Engine, audio: np.ndarray, request: BatchReq
 
 
 async def transcribe_async(engine: Engine, audio: np.ndarray, request: BatchRequest) -> Transcription:
-    """Event-loop driver (HTTP API); a cancelled request cancels its queued pieces.
+    """Event-loop driver (HTTP API): ``transcribe_stream`` without the
+    pieces; a cancelled request cancels its queued pieces.
 
     The plan (a VAD pass over the whole file: seconds for an hour of audio)
     is made on a worker thread, so that the event loop keeps serving streams.
     """
-    loop = asyncio.get_running_loop()
-    plan = await loop.run_in_executor(None, FileTranscription, audio, request)
-    steps = plan.steps(engine)
+    pieces = transcribe_stream(engine, audio, request)
     try:
-        future = next(steps)
-        while True:
-            future = steps.send(await asyncio.wrap_future(future))
-    except StopIteration as done:
-        return done.value
+        async for piece in pieces:
+            if isinstance(piece, Transcription):
+                return piece
     finally:
-        steps.close()
+        await pieces.aclose()
+    raise AssertionError("transcribe_stream ends with the transcription")
