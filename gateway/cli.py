@@ -66,12 +66,12 @@ class LiveCaptions:
         self.out.flush()
 
 
-def _read_audio(path: str):
-    """The file as 16 kHz samples, or None after saying why not."""
+def _read_audio(path: str, keep_channels: bool = False):
+    """The file as 16 kHz samples (channels apart: (channels, samples)), or None after saying why not."""
     from .audio import AudioDecodeError, decode_file
 
     try:
-        return decode_file(path)
+        return decode_file(path, keep_channels=keep_channels)
     except (AudioDecodeError, OSError) as exc:
         print(f"stt-gateway: cannot read {path}: {exc}", file=sys.stderr)
         return None
@@ -104,21 +104,29 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from . import formats
-    from .files.transcription import BatchInputError, BatchRequest, transcribe
+    from .files.transcription import BatchInputError, BatchRequest, join_channels, transcribe
     from .inference.engine import Engine
     from .inference.models import LoadSettings, ModelError, ModelRegistry
 
-    samples = _read_audio(args.file)
+    if args.format == "diarized_json" and not args.multichannel:
+        print("stt-gateway: diarized_json names speakers by channel: add --multichannel", file=sys.stderr)
+        return 2
+    samples = _read_audio(args.file, keep_channels=args.multichannel)
     if samples is None:
+        return 2
+    labels = args.channel_labels.split(",") if args.channel_labels else [str(c) for c in range(len(samples))]
+    if args.multichannel and len(labels) != len(samples):
+        print(f"stt-gateway: --channel-labels names {len(labels)} channel(s); the file has {len(samples)}", file=sys.stderr)
         return 2
     try:
         registry = ModelRegistry(args.model, LoadSettings(cpu_threads=args.cpu_threads, workers=args.workers))
         engine = Engine(registry)
         words = args.word_timestamps or args.format == "verbose_json"
-        result = transcribe(
-            engine, samples,
-            BatchRequest(language=args.language, task=args.task, prompt=args.prompt, word_timestamps=words),
-        )
+        request = BatchRequest(language=args.language, task=args.task, prompt=args.prompt, word_timestamps=words)
+        if args.multichannel:  # one channel after another: a terminal run has the machine to itself
+            result = join_channels([transcribe(engine, plane, request) for plane in samples], labels)
+        else:
+            result = transcribe(engine, samples, request)
     except (ModelError, BatchInputError) as exc:
         print(f"stt-gateway: {exc}", file=sys.stderr)
         return 2
@@ -161,7 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--language", help="ISO-639-1 code (default: detect)")
     tr.add_argument("--task", choices=("transcribe", "translate"), default="transcribe")
     tr.add_argument("--prompt", help="initial prompt (vocabulary, names, style)")
-    tr.add_argument("--format", choices=("text", "json", "srt", "vtt", "verbose_json"), default="text")
+    tr.add_argument("--format", choices=("text", "json", "srt", "vtt", "verbose_json", "diarized_json"), default="text")
+    tr.add_argument("--multichannel", action="store_true", help="transcribe each channel on its own (a call's two parties)")
+    tr.add_argument("--channel-labels", help="with --multichannel: names, one per channel, comma-separated (e.g. agent,caller)")
     tr.add_argument("--word-timestamps", action="store_true", help="include words in verbose_json")
     tr.add_argument("--workers", type=int, default=ServerConfig.workers, help="decodes in parallel (default %(default)s)")
     tr.add_argument("--cpu-threads", type=int, default=ServerConfig.cpu_threads, help="threads per decode (default %(default)s)")

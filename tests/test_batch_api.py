@@ -21,11 +21,14 @@ import pytest
 
 from gateway.textnorm import wer
 
-from .conftest import CLIPS, load_clip, speech_bounds
+from .conftest import CLIPS, load_clip, speech_bounds, two_speakers
 
 SR = 16000
 FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
-DOCUMENTED_FIELDS = {"model", "file", "language", "prompt", "response_format", "temperature", "timestamp_granularities", "stream"}
+DOCUMENTED_FIELDS = {
+    "model", "file", "language", "prompt", "response_format", "temperature", "timestamp_granularities", "stream", "multichannel",
+    "channel_labels",
+}
 SEGMENT_KEYS = {"id", "seek", "start", "end", "text", "tokens", "temperature", "avg_logprob", "compression_ratio", "no_speech_prob"}
 AUDIO_ROUTES = ("/v0/audio/transcriptions", "/v1/audio/transcriptions", "/v0/audio/translations", "/v1/audio/translations")
 EN = CLIPS["leopard-en"]
@@ -417,7 +420,7 @@ def test_openapi_names_the_documented_fields(server):
         properties, required = _form_properties(body["multipart/form-data"]["schema"], spec)
         assert set(properties) == DOCUMENTED_FIELDS, (route, set(properties) ^ DOCUMENTED_FIELDS)
         assert required == {"model", "file"}
-        assert properties["response_format"]["enum"] == list(FORMATS)
+        assert properties["response_format"]["enum"] == [*FORMATS, "diarized_json"]  # diarized_json: multichannel files
         assert properties["response_format"]["default"] == "verbose_json"
         assert properties["prompt"]["default"] == ""
         temperature = json.dumps(properties["temperature"])
@@ -718,3 +721,59 @@ def test_a_streamed_upload_whose_client_leaves_stops_decoding(server, long_audio
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert outcomes and any(outcomes), f"all {len(outcomes)} chunks were decoded for nobody"
+
+
+# -- multichannel files -----------------------------------------------------------
+def stereo_wav(frames: np.ndarray, rate: int = SR) -> bytes:
+    pcm = (np.clip(frames, -1, 1) * 32767).round().astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(frames.shape[1])
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return buf.getvalue()
+
+
+def test_a_multichannel_upload_is_transcribed_per_channel(server):
+    a, b, frames = two_speakers()
+    data = {"model": "whisper-1", "multichannel": "true", "channel_labels": "agent,caller", "timestamp_granularities[]": "word"}
+    r = post(server.http, data=data, file=stereo_wav(frames))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    said = {c: " ".join(s["text"] for s in body["segments"] if s["channel"] == c) for c in (0, 1)}
+    assert wer(a.text, said[0]) <= 0.25 and wer(b.text, said[1]) <= 0.25, said
+    assert "suit" not in said[0].lower() and "quilter" not in said[1].lower()
+    starts = [s["start"] for s in body["segments"]]
+    assert starts == sorted(starts) and [s["id"] for s in body["segments"]] == list(range(len(starts)))
+    assert body["words"] and all(w["channel"] in (0, 1) for w in body["words"])
+    assert body["text"] == " ".join(s["text"].strip() for s in body["segments"] if s["text"].strip())
+    srt = post(server.http, data=data | {"response_format": "srt"}, file=stereo_wav(frames)).text
+    assert "agent: " in srt and "caller: " in srt
+    vtt = post(server.http, data=data | {"response_format": "vtt"}, file=stereo_wav(frames)).text
+    assert "<v agent>" in vtt and "<v caller>" in vtt
+
+
+def test_diarized_json_with_the_openai_client_names_the_channels(server):
+    a, b, frames = two_speakers()
+    result = openai_client(server.http).audio.transcriptions.create(
+        file=("call.wav", stereo_wav(frames), "audio/wav"), model="whisper-1", response_format="diarized_json",
+        extra_body={"multichannel": "true", "channel_labels": "agent,caller"},
+    )
+    assert {s.speaker for s in result.segments} == {"agent", "caller"}
+    assert all(s.type == "transcript.text.segment" and s.id.startswith("seg_") for s in result.segments)
+    caller = " ".join(s.text for s in result.segments if s.speaker == "caller")
+    assert wer(b.text, caller) <= 0.25, caller
+    assert result.duration == pytest.approx(len(frames) / SR, abs=0.01) and result.usage.seconds == result.duration
+
+
+def test_multichannel_refusals_name_the_field(server):
+    _, _, frames = two_speakers()
+    cases = [
+        ({"response_format": "diarized_json"}, "response_format"),
+        ({"multichannel": "true", "channel_labels": "agent"}, "channel_labels"),
+        ({"multichannel": "true", "stream": "true"}, "stream"),
+    ]
+    for fields, param in cases:
+        r = post(server.http, data={"model": "whisper-1"} | fields, file=stereo_wav(frames))
+        assert r.status_code == 400 and r.json()["error"]["param"] == param, (fields, r.text)

@@ -48,6 +48,25 @@ def test_transcribe_a_file_without_a_server():
     assert verbose["language"] == "en" and verbose["words"]
 
 
+def test_transcribe_a_call_channel_by_channel(tmp_path):
+    from .conftest import two_speakers
+    from .test_batch_api import stereo_wav
+
+    a, b, frames = two_speakers()
+    call = tmp_path / "call.wav"
+    call.write_bytes(stereo_wav(frames))
+    args = ("transcribe", str(call), "--model", "tiny.en", "--multichannel", "--channel-labels", "agent,caller")
+    result = cli(*args, "--format", "diarized_json")
+    assert result.returncode == 0, result.stderr
+    segments = json.loads(result.stdout)["segments"]
+    caller = " ".join(s["text"] for s in segments if s["speaker"] == "caller")
+    assert wer(b.text, caller) <= 0.25 and "quilter" not in caller.lower(), caller
+    assert "agent: " in cli(*args, "--format", "srt").stdout
+    mismatch = cli("transcribe", str(call), "--model", "tiny.en", "--multichannel", "--channel-labels", "one")
+    assert mismatch.returncode == 2 and "the file has 2" in mismatch.stderr
+    assert cli("transcribe", str(call), "--model", "tiny.en", "--format", "diarized_json").returncode == 2
+
+
 def test_transcribe_refuses_what_is_not_audio(tmp_path):
     junk = tmp_path / "notes.txt"
     junk.write_text("not audio at all " * 50)

@@ -45,11 +45,18 @@ def _claimed_seconds(container: Any, stream: Any) -> float | None:
     return None
 
 
-def decode_file(source: bytes | str | os.PathLike[str], max_seconds: float | None = None) -> np.ndarray:
-    """Any container/codec FFmpeg reads -> float32 mono 16 kHz (stereo is downmixed).
+MAX_CHANNELS = 8  # a file's channels kept apart (multichannel transcription)
+
+
+def decode_file(
+    source: bytes | str | os.PathLike[str], max_seconds: float | None = None, keep_channels: bool = False
+) -> np.ndarray:
+    """Any container/codec FFmpeg reads -> float32 16 kHz: mono (stereo is
+    downmixed), or with ``keep_channels`` shape (channels, samples).
 
     Raises ``AudioTooLong`` past ``max_seconds`` (None: no limit) and
-    ``AudioDecodeError`` for what is not audio.
+    ``AudioDecodeError`` for what is not audio (or, kept apart, has more
+    than ``MAX_CHANNELS`` channels).
     """
     import av
 
@@ -66,6 +73,11 @@ def decode_file(source: bytes | str | os.PathLike[str], max_seconds: float | Non
             rate = stream.codec_context.sample_rate
             if rate and rate < MIN_SAMPLE_RATE:
                 raise AudioDecodeError(f"the file's sample rate is {rate} Hz; audio under {MIN_SAMPLE_RATE} Hz holds no speech")
+            layout = "mono"
+            if keep_channels:
+                layout = stream.codec_context.layout.name
+                if stream.codec_context.channels > MAX_CHANNELS:
+                    raise AudioDecodeError(f"the file has {stream.codec_context.channels} channels; at most {MAX_CHANNELS} are transcribed apart")
             decoded_s = 0.0
             resampler: Any = None
             setup: tuple[str, str, int] | None = None
@@ -82,16 +94,22 @@ def decode_file(source: bytes | str | os.PathLike[str], max_seconds: float | Non
                         raise AudioTooLong(max_seconds)
                     if (frame.format.name, frame.layout.name, frame.sample_rate) != setup:
                         if resampler is not None:  # the format changed: finish the old one
-                            chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
-                        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+                            chunks += [_planes(out) for out in resampler.resample(None)]
+                        resampler = av.AudioResampler(format="fltp", layout=layout, rate=SAMPLE_RATE)
                         setup = (frame.format.name, frame.layout.name, frame.sample_rate)
-                    chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(frame)]
+                    chunks += [_planes(out) for out in resampler.resample(frame)]
             if resampler is not None:
-                chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
+                chunks += [_planes(out) for out in resampler.resample(None)]
     except AudioDecodeError:
         raise
     except (av.error.FFmpegError, UnicodeDecodeError, IndexError, ValueError) as exc:
         raise AudioDecodeError(f"the file is not decodable audio ({exc})") from None
     if not chunks:
-        return np.zeros(0, np.float32)
-    return np.concatenate(chunks).astype(np.float32, copy=False)
+        return np.zeros((1, 0) if keep_channels else 0, np.float32)
+    planes = np.concatenate(chunks, axis=1).astype(np.float32, copy=False)
+    return planes if keep_channels else planes[0]
+
+
+def _planes(frame: Any) -> np.ndarray:
+    """A planar float frame as (channels, samples)."""
+    return frame.to_ndarray().reshape(len(frame.layout.channels), -1)

@@ -38,6 +38,8 @@ class Segment:
     compression_ratio: float
     no_speech_prob: float
     words: tuple[Word, ...] = ()
+    channel: int | None = None  # of a multichannel file: which channel it was said on
+    label: str | None = None  # that channel's name
 
     def to_dict(self, words: bool = True, word_probability: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -52,9 +54,16 @@ class Segment:
             "compression_ratio": round(self.compression_ratio, 4),
             "no_speech_prob": round(self.no_speech_prob, 4),
         }
+        if self.channel is not None:
+            out["channel"] = self.channel
         if words:
-            out["words"] = [w.to_dict(word_probability) for w in self.words]
+            out["words"] = self.word_dicts(word_probability)
         return out
+
+    def word_dicts(self, probability: bool = True) -> list[dict[str, Any]]:
+        """Its words on the wire (with ``channel`` when it has one)."""
+        extra = {} if self.channel is None else {"channel": self.channel}
+        return [w.to_dict(probability) | extra for w in self.words]
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Generator, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -287,3 +287,22 @@ async def transcribe_async(engine: Engine, audio: np.ndarray, request: BatchRequ
     finally:
         await pieces.aclose()
     raise AssertionError("transcribe_stream ends with the transcription")
+
+
+async def transcribe_channels(
+    engine: Engine, planes: np.ndarray, request: BatchRequest, labels: Sequence[str]
+) -> Transcription:
+    """A multichannel file: each channel (row of ``planes``) transcribed on
+    its own, at once (their chunks share the workers), then joined in time
+    order, each segment marked with its channel and label."""
+    results = await asyncio.gather(*(transcribe_async(engine, plane, request) for plane in planes))
+    return join_channels(results, labels)
+
+
+def join_channels(results: Sequence[Transcription], labels: Sequence[str]) -> Transcription:
+    marked = [replace(s, channel=c, label=labels[c]) for c, r in enumerate(results) for s in r.segments]
+    marked.sort(key=lambda s: (s.start, s.channel or 0))
+    segments = [replace(s, id=i) for i, s in enumerate(marked)]
+    text = " ".join(s.text.strip() for s in segments if s.text.strip())
+    language = next((r.language for r in results if any(s.text.strip() for s in r.segments)), results[0].language)
+    return Transcription(text, results[0].task, language, max(r.duration for r in results), segments)

@@ -1,4 +1,4 @@
-"""Batch results rendered in the API's response formats (json, text, srt, vtt, verbose_json)."""
+"""Batch results rendered in the API's response formats (json, text, srt, vtt, verbose_json, diarized_json)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,18 @@ import json
 from gateway.core.records import Transcription
 
 from .subtitles import to_srt, to_vtt
-from .verbose_json import to_verbose_json
+from .verbose_json import to_diarized_json, to_verbose_json
 
-__all__ = ["MEDIA_TYPES", "RESPONSE_FORMATS", "render", "to_srt", "to_verbose_json", "to_vtt"]
+__all__ = ["MEDIA_TYPES", "RESPONSE_FORMATS", "render", "to_diarized_json", "to_srt", "to_verbose_json", "to_vtt"]
 
-RESPONSE_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
+RESPONSE_FORMATS = ("json", "text", "srt", "verbose_json", "vtt", "diarized_json")
 MEDIA_TYPES = {
     "json": "application/json",
     "verbose_json": "application/json",
     "text": "text/plain; charset=utf-8",
     "srt": "application/x-subrip",
     "vtt": "text/vtt",
+    "diarized_json": "application/json",
 }
 
 
@@ -31,5 +32,7 @@ def render(result: Transcription, fmt: str, words: bool, indent: int | None = No
         return to_srt(result.segments)
     if fmt == "vtt":
         return to_vtt(result.segments)
+    if fmt == "diarized_json":
+        return json.dumps(to_diarized_json(result), ensure_ascii=False, indent=indent)
     body = to_verbose_json(result.text, result.task, result.language, result.duration, result.segments, words)
     return json.dumps(body, ensure_ascii=False, indent=indent)

@@ -1,4 +1,5 @@
-"""Subtitles: SubRip (srt) and WebVTT cues, one per segment with text."""
+"""Subtitles: SubRip (srt) and WebVTT cues, one per segment with text; a
+multichannel file's cues name their channel (``label: text``, WebVTT's ``<v label>``)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,11 @@ def _cues(segments: list[Segment]) -> Iterator[tuple[Segment, str]]:
             yield segment, text.replace("-->", "->")
 
 
+def _speaker(segment: Segment) -> str:
+    """The channel's label of a multichannel file's cue, or nothing."""
+    return "" if segment.label is None else " ".join(segment.label.split()).replace("-->", "->")
+
+
 def _vtt_escape(text: str) -> str:
     # In WebVTT cue text "<" opens a tag and "&" an entity.
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -30,7 +36,8 @@ def _vtt_escape(text: str) -> str:
 
 def to_srt(segments: list[Segment]) -> str:
     blocks = [
-        f"{n}\n{_clock(s.start, ',')} --> {_clock(max(s.end, s.start + 0.001), ',')}\n{text}\n"
+        f"{n}\n{_clock(s.start, ',')} --> {_clock(max(s.end, s.start + 0.001), ',')}\n"
+        + (f"{_speaker(s)}: " if _speaker(s) else "") + f"{text}\n"
         for n, (s, text) in enumerate(_cues(segments), start=1)
     ]
     return "\n".join(blocks)
@@ -38,7 +45,8 @@ def to_srt(segments: list[Segment]) -> str:
 
 def to_vtt(segments: list[Segment]) -> str:
     blocks = [
-        f"{_clock(s.start, '.')} --> {_clock(max(s.end, s.start + 0.001), '.')}\n{_vtt_escape(text)}\n"
+        f"{_clock(s.start, '.')} --> {_clock(max(s.end, s.start + 0.001), '.')}\n"
+        + (f"<v {_vtt_escape(_speaker(s))}>" if _speaker(s) else "") + f"{_vtt_escape(text)}\n"
         for s, text in _cues(segments)
     ]
     return "WEBVTT\n\n" + "\n".join(blocks)

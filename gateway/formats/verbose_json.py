@@ -1,10 +1,10 @@
-"""OpenAI's verbose_json body: text, task, language, duration, segments (and words)."""
+"""OpenAI's verbose_json body (text, task, language, duration, segments and words), and its diarized_json."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from gateway.core.records import Segment
+from gateway.core.records import Segment, Transcription
 
 
 def to_verbose_json(
@@ -18,5 +18,28 @@ def to_verbose_json(
         "segments": [s.to_dict(words=False) for s in segments],
     }
     if words:
-        out["words"] = [w.to_dict(probability=False) for s in segments for w in s.words]
+        out["words"] = [w for s in segments for w in s.word_dicts(probability=False)]
     return out
+
+
+def to_diarized_json(result: Transcription) -> dict[str, Any]:
+    """OpenAI's diarized_json: segments of type ``transcript.text.segment``
+    with a ``speaker``, here the channel's label (a multichannel file)."""
+    return {
+        "task": "transcribe",
+        "duration": round(result.duration, 3),
+        "text": result.text,
+        "segments": [
+            {
+                "type": "transcript.text.segment",
+                "id": f"seg_{s.id:03d}",
+                "start": round(s.start, 3),
+                "end": round(s.end, 3),
+                "text": s.text.strip(),
+                "speaker": s.label if s.label is not None else "0",
+            }
+            for s in result.segments
+            if s.text.strip()
+        ],
+        "usage": {"type": "duration", "seconds": round(result.duration, 3)},
+    }

@@ -22,7 +22,7 @@ from gateway.config import ServerConfig
 from gateway.core.languages import english_only_refusal, normalise_language
 from gateway.core.options import prompt_too_long
 from gateway.core.records import Transcription
-from gateway.files.transcription import BatchInputError, BatchRequest, transcribe_async, transcribe_stream
+from gateway.files.transcription import BatchInputError, BatchRequest, transcribe_async, transcribe_channels, transcribe_stream
 from gateway.inference.engine import Engine
 from gateway.inference.models import ModelError, ModelInfo, ModelRegistry, UnknownModelError, all_languages
 
@@ -54,10 +54,17 @@ class TranscriptionForm(BaseModel):
         json_schema_extra={"enum": ["", *sorted(LANGUAGES)]},
     )
     prompt: str = Field("", description="Optional text to guide the model's style or continue a previous audio segment")
-    response_format: Literal["json", "text", "srt", "verbose_json", "vtt"] = Field(
-        "verbose_json", description="Format of the transcription response"
+    response_format: Literal["json", "text", "srt", "verbose_json", "vtt", "diarized_json"] = Field(
+        "verbose_json",
+        description="Format of the transcription response; diarized_json names each segment's speaker by its channel (multichannel=true)",
     )
     temperature: float = Field(0, ge=0, le=1, description="Sampling temperature, 0 to 1; 0 uses Whisper's fallback")
+    multichannel: bool = Field(
+        False, description="Transcribe each channel of the file on its own (a call's agent and caller); segments and words carry channel"
+    )
+    channel_labels: str = Field(
+        "", max_length=600, description="With multichannel: comma-separated names, one per channel (default 0,1,…)"
+    )
     stream: bool = Field(
         False,
         description="Answer with server-sent events: transcript.text.delta as the file's chunks are decoded, in order, then transcript.text.done",
@@ -197,9 +204,16 @@ def install_batch_routes(app: FastAPI, engine: Engine, registry: ModelRegistry, 
             return too_large(max_bytes)
         if not data:
             return _error(400, "the uploaded file is empty", "file", "empty_file")
+        if form.response_format == "diarized_json" and not form.multichannel:
+            return _error(
+                400, "diarized_json names speakers by channel: send multichannel=true with one speaker per channel "
+                "(the gateway does not tell voices apart within a channel)", "response_format",
+            )
+        if form.multichannel and form.stream:
+            return _error(400, "stream=true and multichannel=true together are not served; use one of them", "stream")
         loop = asyncio.get_running_loop()
         try:
-            audio = await loop.run_in_executor(None, decode_file, data, config.max_audio_s)
+            audio = await loop.run_in_executor(None, decode_file, data, config.max_audio_s, form.multichannel)
         except AudioTooLong as exc:
             return _error(413, str(exc), "file", "audio_too_long")
         except AudioDecodeError as exc:
@@ -209,13 +223,24 @@ def install_batch_routes(app: FastAPI, engine: Engine, registry: ModelRegistry, 
             model=model_id, language=language, task=task, prompt=form.prompt or None,
             temperature=form.temperature, word_timestamps=words,
         )
+        labels: list[str] = []
+        if form.multichannel:
+            labels = [label.strip() for label in form.channel_labels.split(",")] if form.channel_labels else [
+                str(c) for c in range(audio.shape[0])
+            ]
+            if len(labels) != audio.shape[0] or not all(labels) or len(set(labels)) != len(labels):
+                return _error(
+                    400, f"channel_labels must name each of the file's {audio.shape[0]} channel(s) once, comma-separated; "
+                    f"got {form.channel_labels!r}", "channel_labels",
+                )
         if form.stream:
             return StreamingResponse(
                 events(transcribe_stream(engine, audio, request)), media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
         try:
-            result = await until_disconnected(http, transcribe_async(engine, audio, request))
+            work = transcribe_channels(engine, audio, request, labels) if form.multichannel else transcribe_async(engine, audio, request)
+            result = await until_disconnected(http, work)
         except ClientGone:
             metrics.batch_requests.labels("499").inc()
             return Response(status_code=499)  # nobody reads it; the queued chunks were cancelled
