@@ -79,6 +79,13 @@ class ServerConfig:
     max_session_s: float = field(
         default=14400.0, metadata={"help": "longest a stream may stay open; then it is finalised and closed (0: no limit)"}
     )
+    session_retention_s: float = field(
+        default=3600.0, metadata={"help": "how long an ended session's snapshot (GET /v0/sessions/{id}) stays available"}
+    )
+    subscriber_backlog: int = field(
+        default=1000,
+        metadata={"help": "events a session's subscriber may fall behind by before it is dropped (slow_subscriber); the call never waits"},
+    )
     api_keys: tuple[str, ...] = field(
         default=(),
         metadata={"help": "API keys (comma-separated in the environment); none: no authentication", "secret": True},

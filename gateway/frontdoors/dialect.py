@@ -73,6 +73,10 @@ class Dialect(abc.ABC):
         chosen = next((p for p in offered if not p.startswith(KEY_SUBPROTOCOL)), None)
         return chosen or (offered[0] if offered else None)
 
+    def session_id(self) -> str | None:
+        """The id the client asks its session to have (unique among live ones); None: one is made up."""
+        return None
+
     @abc.abstractmethod
     def options(self) -> Mapping[str, Any]:
         """The session options the upgrade asks for, by the core's names."""

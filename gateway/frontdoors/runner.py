@@ -61,6 +61,25 @@ class RunnerObserver(Protocol):
         after the audio where it began arrived."""
 
 
+class Tee:
+    """Several observers as one (metrics, and the session's subscribers)."""
+
+    def __init__(self, *observers: RunnerObserver):
+        self.observers = observers
+
+    def audio_received(self, n_bytes: int) -> None:
+        for o in self.observers:
+            o.audio_received(n_bytes)
+
+    def event_sent(self, event: Event, delivered: bool) -> None:
+        for o in self.observers:
+            o.event_sent(event, delivered)
+
+    def latency(self, kind: str, seconds: float) -> None:
+        for o in self.observers:
+            o.latency(kind, seconds)
+
+
 class ArrivalClock:
     """When each point of a stream's audio arrived (wall time), for latencies.
 

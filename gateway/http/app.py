@@ -33,6 +33,7 @@ from .admission import StreamHub
 from .auth import AuthMiddleware, Keys, Origins, redact_secrets_in_logs
 from .batch import install_batch_routes
 from .demo import demo_directory, mount_demo
+from .sessions import SessionRegistry, install_session_routes
 from .streams import StreamDoors
 
 
@@ -45,6 +46,7 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engi
     engine = engine or Engine(registry, observer=metrics.observe_decode)
     hub = StreamHub(engine, config.max_streams, config.admission)
     keys = Keys(config.api_keys)
+    sessions = SessionRegistry(config.session_retention_s, config.subscriber_backlog)
     doors = StreamDoors(
         engine,
         registry,
@@ -63,6 +65,7 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engi
         languages=frozenset(all_languages()),
         limits=StreamLimits(config.send_timeout_s, config.idle_timeout_s, config.max_session_s),
         origins=Origins(config.allowed_origins),
+        sessions=sessions,
     )
     redact_secrets_in_logs()
     metrics.engine_collector.engine = engine
@@ -127,6 +130,9 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engi
     app.add_api_websocket_route("/v1/realtime", doors.endpoint(OpenAIRealtimeDialect))
     app.add_api_websocket_route("/v1/listen", doors.endpoint(DeepgramDialect))
     app.add_api_websocket_route("/v3/ws", doors.endpoint(AssemblyAIDialect))
+    # Following any live session: a snapshot, and its events for subscribers.
+    install_session_routes(app, sessions, keys, doors.origins, config.send_timeout_s)
+    app.state.sessions = sessions
 
     install_batch_routes(app, engine, registry, config)
     # Added last, so it runs first: a request without a key is refused

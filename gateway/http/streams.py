@@ -9,8 +9,10 @@ session under an engine lease until it closes, counting it in the metrics.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Collection
+import re
+from collections.abc import Awaitable, Callable, Collection, Iterator
 
 from fastapi import WebSocket
 from fastapi.responses import JSONResponse
@@ -21,15 +23,17 @@ from gateway.core.options import SessionOptions, parse_options
 from gateway.core.session import ModelCatalog, StreamSession
 from gateway.core.settings import StreamSettings
 from gateway.frontdoors.dialect import CLOSE_POLICY, Dialect, Upgrade
-from gateway.frontdoors.runner import StreamLimits, StreamRunner, send_frame
+from gateway.frontdoors.runner import StreamLimits, StreamRunner, Tee, send_frame
 from gateway.inference.engine import Engine
 
 from . import observability as metrics
 from .admission import StreamHub
 from .auth import Keys, Origins, origin_refused, unauthorized
 from .errors import openai_error
+from .sessions import SessionRecord, SessionRegistry
 
 log = logging.getLogger("gateway")
+SESSION_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def upgrade_of(websocket: WebSocket) -> Upgrade:
@@ -53,6 +57,7 @@ class StreamDoors:
         languages: Collection[str],
         limits: StreamLimits = StreamLimits(),
         origins: Origins = Origins(()),
+        sessions: SessionRegistry | None = None,
     ):
         self.engine = engine
         self.catalog = catalog
@@ -63,6 +68,7 @@ class StreamDoors:
         self.languages = languages
         self.limits = limits
         self.origins = origins
+        self.sessions = sessions or SessionRegistry()
 
     def endpoint(self, dialect: type[Dialect]) -> Callable[[WebSocket], Awaitable[None]]:
         """The WebSocket route of the front door that speaks ``dialect``."""
@@ -92,15 +98,17 @@ class StreamDoors:
             )
             return
         try:
+            session_id = self._session_id(dialect)
             options = parse_options(dialect.options(), self.defaults, self.languages, self.settings.max_prompt_chars)
-            session = StreamSession(options, self.catalog, self.languages, self.settings)
+            session = StreamSession(options, self.catalog, self.languages, self.settings, session_id=session_id)
         except ProtocolError as exc:
             metrics.streams_total.labels("invalid_config").inc()
             await self._refuse(websocket, dialect, exc)
             return
         await websocket.accept(subprotocol=dialect.subprotocol())
-        runner = StreamRunner(websocket, session, dialect, self.engine, metrics.StreamMetrics(dialect.name), self.limits)
-        with self.hub.open(runner):
+        record = self.sessions.open(session, dialect.name)  # followed by subscribers from now on
+        runner = StreamRunner(websocket, session, dialect, self.engine, Tee(metrics.StreamMetrics(dialect.name), record), self.limits)
+        with self.hub.open(runner), self._tracked(record):
             metrics.streams_active.labels(dialect.name).inc()
             log.info(
                 "stream %s opened (%s): %s", session.session_id, dialect.name,
@@ -114,6 +122,24 @@ class StreamDoors:
                 outcome = "slow_consumer" if runner.slow else "detached" if gone else "closed"
                 metrics.streams_total.labels(outcome).inc()
                 log.info("stream %s closed after %.1f s of audio", session.session_id, session.duration)
+
+    @contextlib.contextmanager
+    def _tracked(self, record: SessionRecord) -> Iterator[None]:
+        try:
+            yield
+        finally:
+            self.sessions.close(record)
+
+    def _session_id(self, dialect: Dialect) -> str | None:
+        """The id a client asks for: a name of 1 to 128 letters, digits and ``._:-``, not live already."""
+        wanted = dialect.session_id()
+        if wanted is None:
+            return None
+        if not SESSION_ID.fullmatch(wanted):
+            raise ProtocolError("invalid_config", "session_id must be 1 to 128 letters, digits, '.', '_', ':' or '-'", fatal=True)
+        if self.sessions.taken(wanted):
+            raise ProtocolError("invalid_config", f"session_id {wanted!r} is taken by a live session", fatal=True)
+        return wanted
 
     @staticmethod
     async def _refuse(websocket: WebSocket, dialect: Dialect, error: ProtocolError) -> None:

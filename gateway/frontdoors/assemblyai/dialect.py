@@ -92,7 +92,6 @@ class AssemblyAIDialect(Dialect):
     def __init__(self, upgrade: Upgrade):
         super().__init__(upgrade)
         self.format_turns = False
-        self.session_id = ""
         self._opened = time.monotonic()
         self._turns: dict[int, int] = {}  # segment id -> turn_order, while the turn lasts
         self._next_turn = 0
@@ -150,7 +149,6 @@ class AssemblyAIDialect(Dialect):
     def frames(self, event: Event) -> list[Frame]:
         out: list[dict[str, Any]] = []
         if isinstance(event, SessionCreated):
-            self.session_id = event.session_id
             out.append({"type": "Begin", "id": event.session_id, "expires_at": int(time.time()) + SESSION_S})
         elif isinstance(event, SessionUpdated):
             self._updates = max(0, self._updates - 1)

@@ -43,8 +43,13 @@ def parse_message(text: str) -> Command:
 class NativeDialect(Dialect):
     name = "native"
 
+    def session_id(self) -> str | None:
+        return self.upgrade.params().get("session_id")
+
     def options(self) -> Mapping[str, Any]:
-        return self.upgrade.params()  # the core's option names, as they are
+        params = self.upgrade.params()  # the core's option names, as they are
+        params.pop("session_id", None)  # the session's name, not an option of it
+        return params
 
     def commands(self, frame: Frame) -> list[Command]:
         if isinstance(frame, bytes):

@@ -1,0 +1,247 @@
+"""Live sessions and their subscribers: a call followed on a supervisor's screen.
+
+Every stream, whatever its door, is a ``SessionRecord`` here while it runs
+and for ``--session-retention-s`` after. The runner hands the record every
+event it sends (``event_sent``, the observer interface); the record keeps
+the finals (for snapshots and for the replay a late subscriber gets) and
+offers each event, in the native protocol's form, to its subscribers.
+
+A subscriber has a bounded backlog: one that cannot keep up is dropped
+(closed with ``slow_subscriber``), never the call it follows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import OrderedDict
+from typing import Any
+
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+
+from gateway.core.events import Event, Flushed, SessionClosed, TranscriptFinal
+from gateway.core.session import StreamSession
+from gateway.frontdoors.dialect import CLOSE_NORMAL, CLOSE_POLICY
+
+from .auth import Keys, Origins, origin_refused, unauthorized
+from .errors import openai_error
+
+MAX_RETAINED = 1000  # ended sessions kept for snapshots, newest first out last
+SLOW_SUBSCRIBER = "slow_subscriber"
+
+
+class Subscriber:
+    """One follower of a session: a bounded queue of frames to send."""
+
+    def __init__(self, backlog: int):
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=backlog)
+        self.dropped = False
+
+    def offer(self, frame: str | None) -> None:
+        """A frame to send (None: the session ended); never waits."""
+        if self.dropped:
+            return
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.dropped = True  # it fell behind: it goes, the call does not wait
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait(None)
+
+
+class SessionRecord:
+    """One session as its subscribers and snapshots see it."""
+
+    def __init__(self, session: StreamSession, door: str):
+        self.session: StreamSession | None = session  # let go of at the end: a retained record is small
+        self.options = session.options
+        self._duration = 0.0
+        self.session_id = session.session_id
+        self.door = door
+        self.started = time.time()
+        self.ended: float | None = None
+        self.finals: list[dict[str, Any]] = []  # transcript.final events, native form, in order
+        self.closed_event: dict[str, Any] | None = None
+        self.subscribers: set[Subscriber] = set()
+
+    # -- the runner's observer interface ------------------------------------------
+    def audio_received(self, n_bytes: int) -> None:
+        pass
+
+    def latency(self, kind: str, seconds: float) -> None:
+        pass
+
+    def event_sent(self, event: Event, delivered: bool) -> None:
+        if isinstance(event, Flushed):
+            return  # not part of the native protocol
+        wire = event.to_dict()
+        if isinstance(event, TranscriptFinal):
+            self.finals.append(wire)
+        elif isinstance(event, SessionClosed):
+            self.closed_event = wire
+        frame = json.dumps(wire, ensure_ascii=False)
+        for subscriber in self.subscribers:
+            subscriber.offer(frame)
+
+    # -- views ------------------------------------------------------------------------
+    @property
+    def live(self) -> bool:
+        return self.ended is None
+
+    @property
+    def duration(self) -> float:
+        return self.session.duration if self.session is not None else self._duration
+
+    def end(self) -> None:
+        self.ended = time.time()
+        self._duration = self.duration
+        self.options = self.session.options if self.session is not None else self.options
+        self.session = None
+
+    def summary(self) -> dict[str, Any]:
+        options = self.options
+        return {
+            "session_id": self.session_id,
+            "kind": self.door,
+            "status": "live" if self.live else "ended",
+            "channels": options.channels,
+            "labels": list(options.labels),
+            "started": round(self.started, 3),
+            "ended": None if self.ended is None else round(self.ended, 3),
+            "audio_s": round(self.duration, 3),
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        labels = self.options.labels
+        channels = []
+        for c, label in enumerate(labels):
+            finals = [f for f in self.finals if f.get("channel", 0) == c]
+            text = " ".join(f["segment"]["text"].strip() for f in finals if f["segment"]["text"].strip())
+            channels.append({"channel": c, "label": label, "text": text, "finals": [f["segment"] for f in finals]})
+        return self.summary() | {"channels": channels}
+
+    def replay(self) -> list[str]:
+        """What a subscriber joining now is sent first: the finals so far (and the end, if it came)."""
+        events = [*self.finals, *([self.closed_event] if self.closed_event else [])]
+        return [json.dumps(e, ensure_ascii=False) for e in events]
+
+
+class SessionRegistry:
+    def __init__(self, retention_s: float = 3600.0, backlog: int = 1000):
+        self.retention_s = retention_s
+        self.backlog = backlog
+        self.live: dict[str, SessionRecord] = {}
+        self._ended: OrderedDict[str, SessionRecord] = OrderedDict()
+
+    def taken(self, session_id: str) -> bool:
+        return session_id in self.live
+
+    def open(self, session: StreamSession, door: str) -> SessionRecord:
+        record = SessionRecord(session, door)
+        self.live[record.session_id] = record
+        return record
+
+    def close(self, record: SessionRecord) -> None:
+        record.end()
+        for subscriber in record.subscribers:
+            subscriber.offer(None)
+        self.live.pop(record.session_id, None)
+        self._ended[record.session_id] = record
+        self._ended.move_to_end(record.session_id)
+        self._prune()
+
+    def get(self, session_id: str) -> SessionRecord | None:
+        self._prune()
+        return self.live.get(session_id) or self._ended.get(session_id)
+
+    def _prune(self) -> None:
+        horizon = time.time() - self.retention_s
+        while self._ended:
+            oldest = next(iter(self._ended.values()))
+            if len(self._ended) <= MAX_RETAINED and oldest.ended is not None and oldest.ended >= horizon:
+                break
+            self._ended.popitem(last=False)
+
+
+def install_session_routes(app: FastAPI, sessions: SessionRegistry, keys: Keys, origins: Origins, send_timeout_s: float) -> None:
+    @app.get("/v0/sessions", tags=["sessions"], summary="Live sessions")
+    async def list_sessions() -> dict[str, Any]:
+        return {"object": "list", "data": [r.summary() for r in sessions.live.values()]}
+
+    @app.get(
+        "/v0/sessions/{session_id}", tags=["sessions"], summary="A session's finals so far, per channel",
+        responses={404: {"description": "No live session by that id, and none ended within the retention period"}},
+    )
+    async def session_snapshot(session_id: str) -> Any:
+        record = sessions.get(session_id)
+        if record is None:
+            return openai_error(404, f"no session {session_id!r} (live, or ended in the last {sessions.retention_s:g} s)", "session_id", "session_not_found")
+        return record.snapshot()
+
+    async def follow(websocket: WebSocket, session_id: str) -> None:
+        origin = websocket.headers.get("origin")
+        if not origins.permit(origin, websocket.headers.get("host")):
+            await websocket.send_denial_response(origin_refused(origin or ""))
+            return
+        key = None
+        authorization = websocket.headers.get("authorization", "")
+        if authorization.lower().startswith("bearer "):
+            key = authorization[7:].strip()
+        for protocol in websocket.scope.get("subprotocols", []):
+            if protocol.startswith("bearer."):
+                key = protocol[len("bearer."):]
+        if keys.required and not keys.valid(key):
+            await websocket.send_denial_response(unauthorized())
+            return
+        record = sessions.get(session_id)
+        if record is None:
+            await websocket.send_denial_response(
+                openai_error(404, f"no session {session_id!r}", "session_id", "session_not_found")
+            )
+            return
+        offered = [p for p in websocket.scope.get("subprotocols", []) if not p.startswith("bearer.")]
+        await websocket.accept(subprotocol=offered[0] if offered else None)
+        replay = record.replay()
+        subscriber = Subscriber(sessions.backlog + len(replay))
+        for frame in replay:  # the finals so far, in order, before anything live
+            subscriber.offer(frame)
+        if record.live:
+            record.subscribers.add(subscriber)
+        else:
+            subscriber.offer(None)
+        try:
+            await _send_until_done(websocket, subscriber, send_timeout_s)
+        finally:
+            record.subscribers.discard(subscriber)
+
+    app.add_api_websocket_route("/v0/sessions/{session_id}/events", follow)
+
+
+async def _send_until_done(websocket: WebSocket, subscriber: Subscriber, send_timeout_s: float) -> None:
+    async def read() -> None:  # a subscriber only listens; this notices it leaving
+        try:
+            while (await websocket.receive())["type"] != "websocket.disconnect":
+                pass
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+
+    reader = asyncio.create_task(read())
+    try:
+        while True:
+            getter = asyncio.ensure_future(subscriber.queue.get())
+            done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                return  # the subscriber left
+            frame = getter.result()
+            if frame is None:
+                code, reason = (CLOSE_POLICY, SLOW_SUBSCRIBER) if subscriber.dropped else (CLOSE_NORMAL, "")
+                await asyncio.wait_for(websocket.close(code, reason), send_timeout_s or None)
+                return
+            await asyncio.wait_for(websocket.send_text(frame), send_timeout_s or None)
+    except (asyncio.TimeoutError, WebSocketDisconnect, RuntimeError, OSError):
+        return
+    finally:
+        reader.cancel()
