@@ -29,7 +29,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"allocator: {use_jemalloc(args.argv)}", flush=True)
     try:
         serve(config)
-    except ModelError as exc:
+    except (ModelError, ValueError) as exc:  # ValueError: settings that do not go together
         print(f"stt-gateway: {exc}", file=sys.stderr)
         return 2
     return 0

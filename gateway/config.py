@@ -79,6 +79,13 @@ class ServerConfig:
     max_session_s: float = field(
         default=14400.0, metadata={"help": "longest a stream may stay open; then it is finalised and closed (0: no limit)"}
     )
+    twilio_auth_token: str = field(
+        default="",
+        metadata={"help": "Twilio auth token: check X-Twilio-Signature on /v0/telephony/twilio (403 when bad); needs --public-url", "secret": True},
+    )
+    public_url: str = field(
+        default="", metadata={"help": "the gateway's public base URL as Twilio reaches it (e.g. wss://stt.example.com): what Twilio signs"}
+    )
     session_retention_s: float = field(
         default=3600.0, metadata={"help": "how long an ended session's snapshot (GET /v0/sessions/{id}) stays available"}
     )
@@ -110,7 +117,7 @@ class ServerConfig:
         for f in fields(self):
             value = getattr(self, f.name)
             if f.metadata.get("secret") and value:
-                value = f"<{len(value)} key(s)>"
+                value = f"<{len(value)} key(s)>" if isinstance(value, tuple) else "<set>"
             elif isinstance(value, tuple):
                 value = ",".join(value) or "-"
             rows.append(f"  {f.name:20s} {value}")

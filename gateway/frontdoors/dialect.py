@@ -51,6 +51,10 @@ def bearer_token(authorization: str | None) -> str | None:
 
 class Dialect(abc.ABC):
     name: ClassVar[str]  # in logs and metrics
+    # True: the options (and possibly the key and the session id) come in the
+    # first messages, not the upgrade (Twilio's <Stream> URL has no query):
+    # the socket is accepted, then ``open_with`` is fed frames until ready.
+    opens_in_band: ClassVar[bool] = False
 
     def __init__(self, upgrade: Upgrade):
         self.upgrade = upgrade
@@ -72,6 +76,20 @@ class Dialect(abc.ABC):
         offered = self.upgrade.subprotocols
         chosen = next((p for p in offered if not p.startswith(KEY_SUBPROTOCOL)), None)
         return chosen or (offered[0] if offered else None)
+
+    def upgrade_refusal(self) -> tuple[int, dict[str, Any]] | None:
+        """An HTTP refusal (status, JSON body) of the upgrade itself, before
+        anything else is looked at (a bad request signature); None: go on."""
+        return None
+
+    def authorized_at_upgrade(self) -> bool:
+        """Whether the upgrade proved who the client is on its own (a valid
+        signature), so that no API key is asked for."""
+        return False
+
+    def open_with(self, frame: Frame) -> bool:
+        """An in-band opening message; True once the options are known."""
+        raise ProtocolError("invalid_message", "this door opens at the upgrade")
 
     def session_id(self) -> str | None:
         """The id the client asks its session to have (unique among live ones); None: one is made up."""

@@ -25,6 +25,7 @@ from gateway.frontdoors.deepgram import DeepgramDialect
 from gateway.frontdoors.native import NativeDialect
 from gateway.frontdoors.openai import OpenAIRealtimeDialect
 from gateway.frontdoors.runner import StreamLimits
+from gateway.frontdoors.twilio import TwilioDialect
 from gateway.inference.engine import Engine
 from gateway.inference.models import LoadSettings, ModelRegistry, all_languages
 
@@ -66,6 +67,7 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engi
         limits=StreamLimits(config.send_timeout_s, config.idle_timeout_s, config.max_session_s),
         origins=Origins(config.allowed_origins),
         sessions=sessions,
+        opening_timeout_s=config.header_timeout_s,
     )
     redact_secrets_in_logs()
     metrics.engine_collector.engine = engine
@@ -130,6 +132,9 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engi
     app.add_api_websocket_route("/v1/realtime", doors.endpoint(OpenAIRealtimeDialect))
     app.add_api_websocket_route("/v1/listen", doors.endpoint(DeepgramDialect))
     app.add_api_websocket_route("/v3/ws", doors.endpoint(AssemblyAIDialect))
+    app.add_api_websocket_route(
+        "/v0/telephony/twilio", doors.endpoint(TwilioDialect.configured(config.twilio_auth_token, config.public_url))
+    )
     # Following any live session: a snapshot, and its events for subscribers.
     install_session_routes(app, sessions, keys, doors.origins, config.send_timeout_s)
     app.state.sessions = sessions

@@ -9,6 +9,7 @@ session under an engine lease until it closes, counting it in the metrics.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -34,6 +35,7 @@ from .sessions import SessionRecord, SessionRegistry
 
 log = logging.getLogger("gateway")
 SESSION_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+OPENING_MESSAGES = 16  # an in-band opening (Twilio's connected, start) takes at most this many
 
 
 def upgrade_of(websocket: WebSocket) -> Upgrade:
@@ -58,6 +60,7 @@ class StreamDoors:
         limits: StreamLimits = StreamLimits(),
         origins: Origins = Origins(()),
         sessions: SessionRegistry | None = None,
+        opening_timeout_s: float = 10.0,
     ):
         self.engine = engine
         self.catalog = catalog
@@ -69,6 +72,7 @@ class StreamDoors:
         self.limits = limits
         self.origins = origins
         self.sessions = sessions or SessionRegistry()
+        self.opening_timeout_s = opening_timeout_s  # an in-band opening's deadline (the header timeout)
 
     def endpoint(self, dialect: type[Dialect]) -> Callable[[WebSocket], Awaitable[None]]:
         """The WebSocket route of the front door that speaks ``dialect``."""
@@ -80,12 +84,18 @@ class StreamDoors:
         return door
 
     async def open(self, websocket: WebSocket, dialect: Dialect) -> None:
+        denial = dialect.upgrade_refusal()
+        if denial is not None:
+            metrics.streams_total.labels("unauthorized").inc()
+            await websocket.send_denial_response(JSONResponse(denial[1], status_code=denial[0]))
+            return
         origin = dialect.upgrade.header("origin")
         if not self.origins.permit(origin, dialect.upgrade.header("host")):
             metrics.streams_total.labels("origin_refused").inc()
             await websocket.send_denial_response(origin_refused(origin or ""))
             return
-        if self.keys.required and not self.keys.valid(dialect.api_key()):
+        key_needed = self.keys.required and not dialect.authorized_at_upgrade()
+        if key_needed and not dialect.opens_in_band and not self.keys.valid(dialect.api_key()):
             metrics.streams_total.labels("unauthorized").inc()
             await websocket.send_denial_response(unauthorized())
             return
@@ -97,15 +107,28 @@ class StreamDoors:
                 openai_error(503, reason, code="at_capacity", headers={"Retry-After": str(retry_after)})
             )
             return
+        if dialect.opens_in_band:
+            await websocket.accept(subprotocol=dialect.subprotocol())
+            if not await self._open_in_band(websocket, dialect):
+                return
+            if key_needed and not self.keys.valid(dialect.api_key()):
+                metrics.streams_total.labels("unauthorized").inc()
+                await websocket.close(CLOSE_POLICY, "unauthorized: a valid api_key is needed")
+                return
         try:
             session_id = self._session_id(dialect)
             options = parse_options(dialect.options(), self.defaults, self.languages, self.settings.max_prompt_chars)
             session = StreamSession(options, self.catalog, self.languages, self.settings, session_id=session_id)
         except ProtocolError as exc:
             metrics.streams_total.labels("invalid_config").inc()
-            await self._refuse(websocket, dialect, exc)
+            if dialect.opens_in_band:  # accepted already; the reason goes in the close frame and the log
+                log.info("%s stream refused: %s", dialect.name, exc.message)
+                await websocket.close(CLOSE_POLICY, exc.message[:120])
+            else:
+                await self._refuse(websocket, dialect, exc)
             return
-        await websocket.accept(subprotocol=dialect.subprotocol())
+        if not dialect.opens_in_band:
+            await websocket.accept(subprotocol=dialect.subprotocol())
         record = self.sessions.open(session, dialect.name)  # followed by subscribers from now on
         runner = StreamRunner(websocket, session, dialect, self.engine, Tee(metrics.StreamMetrics(dialect.name), record), self.limits)
         with self.hub.open(runner), self._tracked(record):
@@ -122,6 +145,28 @@ class StreamDoors:
                 outcome = "slow_consumer" if runner.slow else "detached" if gone else "closed"
                 metrics.streams_total.labels(outcome).inc()
                 log.info("stream %s closed after %.1f s of audio", session.session_id, session.duration)
+
+    async def _open_in_band(self, websocket: WebSocket, dialect: Dialect) -> bool:
+        """Feed the dialect its opening messages, within bounds: at most
+        ``OPENING_MESSAGES`` of them, within the header timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.opening_timeout_s or 10.0)
+        try:
+            for _ in range(OPENING_MESSAGES):
+                message = await asyncio.wait_for(websocket.receive(), max(0.0, deadline - loop.time()))
+                if message["type"] == "websocket.disconnect":
+                    return False
+                frame = message.get("text") if message.get("text") is not None else message.get("bytes")
+                if frame is not None and dialect.open_with(frame):
+                    return True
+            reason = f"no start within the first {OPENING_MESSAGES} messages"
+        except asyncio.TimeoutError:
+            reason = "no start message in time"
+        except ProtocolError as exc:
+            reason = exc.message
+        log.info("%s stream not opened: %s", dialect.name, reason)
+        await websocket.close(CLOSE_POLICY, reason[:120])
+        return False
 
     @contextlib.contextmanager
     def _tracked(self, record: SessionRecord) -> Iterator[None]:
