@@ -86,6 +86,16 @@ class ServerConfig:
     public_url: str = field(
         default="", metadata={"help": "the gateway's public base URL as Twilio reaches it (e.g. wss://stt.example.com): what Twilio signs"}
     )
+    webhook_url: str = field(default="", metadata={"help": "POST every final and each session's end here (signed, at least once)"})
+    webhook_secret: str = field(
+        default="", metadata={"help": "signs webhooks: STT-Signature: t=<unix>,v1=<hex HMAC-SHA256 of '<t>.<body>'>", "secret": True}
+    )
+    webhook_allow_hosts: tuple[str, ...] = field(
+        default=(), metadata={"help": "hosts a session's own webhook_url may name (none: sessions cannot name one)"}
+    )
+    data_dir: str = field(
+        default="stt-gateway-data", metadata={"help": "where the webhook outbox (SQLite) lives, created when webhooks are on"}
+    )
     session_retention_s: float = field(
         default=3600.0, metadata={"help": "how long an ended session's snapshot (GET /v0/sessions/{id}) stays available"}
     )

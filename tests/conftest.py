@@ -109,16 +109,21 @@ def start_server(config, registry, engine, extend=None) -> RunningServer:
     return serve_app(app)
 
 
-def serve_app(app) -> RunningServer:
+def serve_app(app, port: int = 0) -> RunningServer:
+    """A real server on a free port (or ``port``): the gateway's app, or any ASGI app (a webhook receiver)."""
     import uvicorn
 
     from gateway.http.serve import uvicorn_config
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn_config(app, app.state.config, log_level="warning", lifespan="on"))
+    config = getattr(app.state, "config", None)
+    if config is None:
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    else:
+        server = uvicorn.Server(uvicorn_config(app, config, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

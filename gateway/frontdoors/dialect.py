@@ -91,6 +91,10 @@ class Dialect(abc.ABC):
         """An in-band opening message; True once the options are known."""
         raise ProtocolError("invalid_message", "this door opens at the upgrade")
 
+    def webhook_url(self) -> str | None:
+        """Where this session's finals are POSTed besides the server's --webhook-url (its host must be allowed)."""
+        return None
+
     def session_id(self) -> str | None:
         """The id the client asks its session to have (unique among live ones); None: one is made up."""
         return None

@@ -36,6 +36,7 @@ from .batch import install_batch_routes
 from .demo import demo_directory, mount_demo
 from .sessions import SessionRegistry, install_session_routes
 from .streams import StreamDoors
+from .webhooks import WebhookOutbox
 
 
 def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engine: Engine | None = None) -> FastAPI:
@@ -47,7 +48,11 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engi
     engine = engine or Engine(registry, observer=metrics.observe_decode)
     hub = StreamHub(engine, config.max_streams, config.admission)
     keys = Keys(config.api_keys)
-    sessions = SessionRegistry(config.session_retention_s, config.subscriber_backlog)
+    webhooks_on = bool(config.webhook_url or config.webhook_allow_hosts)
+    outbox = WebhookOutbox(config.data_dir, config.webhook_secret) if webhooks_on else None
+    sessions = SessionRegistry(config.session_retention_s, config.subscriber_backlog, outbox, config.webhook_url)
+    if outbox is not None:
+        metrics.webhook_pending.set_function(outbox.pending)
     doors = StreamDoors(
         engine,
         registry,
@@ -68,6 +73,7 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engi
         origins=Origins(config.allowed_origins),
         sessions=sessions,
         opening_timeout_s=config.header_timeout_s,
+        webhook_hosts=config.webhook_allow_hosts,
     )
     redact_secrets_in_logs()
     metrics.engine_collector.engine = engine
@@ -77,8 +83,12 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engi
         loop = asyncio.get_running_loop()
         for name in (config.model, *config.preload):
             await loop.run_in_executor(None, engine.decoder, registry.resolve(name))
+        if outbox is not None:
+            outbox.start()  # delivers what a previous run left pending, too
         yield
         await hub.drain(config.drain_timeout_s)
+        if outbox is not None:
+            await outbox.stop()
         if owns_engine:
             await loop.run_in_executor(None, engine.close)
 

@@ -24,8 +24,10 @@ from gateway.core.events import Event, Flushed, SessionClosed, TranscriptFinal
 from gateway.core.session import StreamSession
 from gateway.frontdoors.dialect import CLOSE_NORMAL, CLOSE_POLICY
 
+from . import observability as metrics
 from .auth import Keys, Origins, origin_refused, unauthorized
 from .errors import openai_error
+from .webhooks import WebhookOutbox
 
 MAX_RETAINED = 1000  # ended sessions kept for snapshots, newest first out last
 SLOW_SUBSCRIBER = "slow_subscriber"
@@ -54,7 +56,9 @@ class Subscriber:
 class SessionRecord:
     """One session as its subscribers and snapshots see it."""
 
-    def __init__(self, session: StreamSession, door: str):
+    def __init__(self, session: StreamSession, door: str, webhooks: tuple[str, ...] = (), outbox: WebhookOutbox | None = None):
+        self.webhooks = webhooks if outbox is not None else ()
+        self.outbox = outbox
         self.session: StreamSession | None = session  # let go of at the end: a retained record is small
         self.options = session.options
         self._duration = 0.0
@@ -79,11 +83,18 @@ class SessionRecord:
         wire = event.to_dict()
         if isinstance(event, TranscriptFinal):
             self.finals.append(wire)
+            self._post(wire)
         elif isinstance(event, SessionClosed):
             self.closed_event = wire
+            self._post(wire | {"type": "session.completed"})
         frame = json.dumps(wire, ensure_ascii=False)
         for subscriber in self.subscribers:
             subscriber.offer(frame)
+
+    def _post(self, event: dict[str, Any]) -> None:
+        for url in self.webhooks:  # one local insert each: the sending is the outbox's task
+            assert self.outbox is not None
+            self.outbox.enqueue(url, event, self.session_id)
 
     # -- views ------------------------------------------------------------------------
     @property
@@ -129,7 +140,9 @@ class SessionRecord:
 
 
 class SessionRegistry:
-    def __init__(self, retention_s: float = 3600.0, backlog: int = 1000):
+    def __init__(self, retention_s: float = 3600.0, backlog: int = 1000, outbox: WebhookOutbox | None = None, webhook_url: str = ""):
+        self.outbox = outbox
+        self.webhook_url = webhook_url  # every session's, when set
         self.retention_s = retention_s
         self.backlog = backlog
         self.live: dict[str, SessionRecord] = {}
@@ -138,8 +151,9 @@ class SessionRegistry:
     def taken(self, session_id: str) -> bool:
         return session_id in self.live
 
-    def open(self, session: StreamSession, door: str) -> SessionRecord:
-        record = SessionRecord(session, door)
+    def open(self, session: StreamSession, door: str, webhook_url: str | None = None) -> SessionRecord:
+        urls = tuple(dict.fromkeys(u for u in (self.webhook_url, webhook_url) if u))
+        record = SessionRecord(session, door, urls, self.outbox)
         self.live[record.session_id] = record
         return record
 
@@ -211,9 +225,11 @@ def install_session_routes(app: FastAPI, sessions: SessionRegistry, keys: Keys, 
             record.subscribers.add(subscriber)
         else:
             subscriber.offer(None)
+        metrics.subscribers_active.inc()
         try:
             await _send_until_done(websocket, subscriber, send_timeout_s)
         finally:
+            metrics.subscribers_active.dec()
             record.subscribers.discard(subscriber)
 
     app.add_api_websocket_route("/v0/sessions/{session_id}/events", follow)

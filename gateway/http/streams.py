@@ -32,6 +32,7 @@ from .admission import StreamHub
 from .auth import Keys, Origins, origin_refused, unauthorized
 from .errors import openai_error
 from .sessions import SessionRecord, SessionRegistry
+from .webhooks import host_allowed
 
 log = logging.getLogger("gateway")
 SESSION_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -61,6 +62,7 @@ class StreamDoors:
         origins: Origins = Origins(()),
         sessions: SessionRegistry | None = None,
         opening_timeout_s: float = 10.0,
+        webhook_hosts: Collection[str] = (),
     ):
         self.engine = engine
         self.catalog = catalog
@@ -72,6 +74,7 @@ class StreamDoors:
         self.limits = limits
         self.origins = origins
         self.sessions = sessions or SessionRegistry()
+        self.webhook_hosts = frozenset(webhook_hosts)
         self.opening_timeout_s = opening_timeout_s  # an in-band opening's deadline (the header timeout)
 
     def endpoint(self, dialect: type[Dialect]) -> Callable[[WebSocket], Awaitable[None]]:
@@ -117,6 +120,7 @@ class StreamDoors:
                 return
         try:
             session_id = self._session_id(dialect)
+            webhook = self._webhook_url(dialect)
             options = parse_options(dialect.options(), self.defaults, self.languages, self.settings.max_prompt_chars)
             session = StreamSession(options, self.catalog, self.languages, self.settings, session_id=session_id)
         except ProtocolError as exc:
@@ -129,7 +133,7 @@ class StreamDoors:
             return
         if not dialect.opens_in_band:
             await websocket.accept(subprotocol=dialect.subprotocol())
-        record = self.sessions.open(session, dialect.name)  # followed by subscribers from now on
+        record = self.sessions.open(session, dialect.name, webhook)  # followed by subscribers from now on
         runner = StreamRunner(websocket, session, dialect, self.engine, Tee(metrics.StreamMetrics(dialect.name), record), self.limits)
         with self.hub.open(runner), self._tracked(record):
             metrics.streams_active.labels(dialect.name).inc()
@@ -174,6 +178,17 @@ class StreamDoors:
             yield
         finally:
             self.sessions.close(record)
+
+    def _webhook_url(self, dialect: Dialect) -> str | None:
+        """A session's own webhook: only to the hosts the server allows (no request forgery)."""
+        url = dialect.webhook_url()
+        if url is None:
+            return None
+        if self.sessions.outbox is None or not host_allowed(url, self.webhook_hosts):
+            raise ProtocolError(
+                "invalid_config", "webhook_url must be http(s) on a host in the server's --webhook-allow-hosts", fatal=True
+            )
+        return url
 
     def _session_id(self, dialect: Dialect) -> str | None:
         """The id a client asks for: a name of 1 to 128 letters, digits and ``._:-``, not live already."""

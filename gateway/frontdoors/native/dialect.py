@@ -46,9 +46,13 @@ class NativeDialect(Dialect):
     def session_id(self) -> str | None:
         return self.upgrade.params().get("session_id")
 
+    def webhook_url(self) -> str | None:
+        return self.upgrade.params().get("webhook_url")
+
     def options(self) -> Mapping[str, Any]:
         params = self.upgrade.params()  # the core's option names, as they are
-        params.pop("session_id", None)  # the session's name, not an option of it
+        params.pop("session_id", None)  # the session's name and where it is posted, not options of it
+        params.pop("webhook_url", None)
         return params
 
     def commands(self, frame: Frame) -> list[Command]:

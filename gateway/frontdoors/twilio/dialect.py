@@ -105,6 +105,9 @@ class TwilioDialect(Dialect):
         call = self._start.get("callSid")
         return str(call) if call else None
 
+    def webhook_url(self) -> str | None:
+        return self._parameters.get("webhook_url")
+
     def options(self) -> Mapping[str, Any]:
         assert self._aligner is not None, "options come from start"
         tracks = self._aligner.tracks
