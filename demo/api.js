@@ -72,6 +72,20 @@ export async function transcribeFile(file, { model, language }) {
   return response.json();
 }
 
+// GET /v0/sessions: the live sessions [{session_id, kind, labels, audio_s, …}]
+export async function listSessions() {
+  const response = await call('v0/sessions');
+  return (await response.json()).data;
+}
+
+// A session's events for a follower, and the subprotocols that carry the key.
+export function sessionEventsEndpoint(sessionId) {
+  const url = endpoint(`v0/sessions/${encodeURIComponent(sessionId)}/events`);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  const key = apiKey.get();
+  return { url: url.href, protocols: key ? ['stt-gateway', `bearer.${key}`] : ['stt-gateway'] };
+}
+
 // The stream's URL and the subprotocols that carry the key (browsers cannot set headers).
 export function streamEndpoint(options) {
   const url = endpoint('v0/audio/stream');

@@ -10,6 +10,7 @@ import { Messages } from './messages.js';
 import { Microphone, TARGET_RATE } from './mic.js';
 import { Settings } from './settings.js';
 import { CaptionStream } from './stream.js';
+import { SessionsPanel } from './sessions.js';
 import { setUpUpload } from './upload.js';
 
 const $ = (id) => document.getElementById(id);
@@ -201,3 +202,9 @@ ui.clear.addEventListener('click', clearTranscript);
 setState('idle');
 setUpUpload(() => settings.chosen());
 settings.load();
+new SessionsPanel({
+  list: $('session-list'),
+  followed: $('followed'),
+  title: $('followed-title'),
+  messages,
+}).start();

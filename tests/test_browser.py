@@ -346,3 +346,34 @@ def test_full_server_is_refused_with_a_clear_message(make_server, browser):
         refused = wait_for(driver, lambda d: message(d, "refused"), 15, "the refused message")
     assert "capacity" in refused["text"] and refused["retry"], refused
     assert page(driver, "document.getElementById('state').dataset.state") == "idle"
+
+
+def test_the_sessions_view_follows_a_phone_call_live(server, browser):
+    """A Twilio-shaped call comes in; the page lists it, follows it, and shows
+    the caller's and the agent's words in their own columns."""
+    import asyncio
+    import threading
+
+    from .test_door_twilio import CALL_SID, call, phone_line
+
+    caller_text, agent_text, _, _ = phone_line()
+    driver = browser
+    open_demo(driver, server.http)
+    parameters = {"inbound_label": "caller", "outbound_label": "agent"}
+    placed = threading.Thread(target=lambda: asyncio.run(call(f"{server.ws}/v0/telephony/twilio", parameters, speed=1.0)))
+    placed.start()
+    try:
+        button = f"#session-list button[data-session-id='{CALL_SID}']"
+        wait_for(driver, lambda d: page(d, f"!!document.querySelector(\"{button}\")"), 15, "the call in the session list")
+        page(driver, f"document.querySelector(\"{button}\").click()")
+        columns = "[...document.querySelectorAll('#followed .channel')].map(c => c.dataset.label)"
+        assert page(driver, columns) == ["caller", "agent"]
+        ended = "document.getElementById('followed-title').textContent.includes('ended')"
+        wait_for(driver, lambda d: page(d, ended), 60, "the followed call to end")
+    finally:
+        placed.join(60)
+    said = page(driver, "Object.fromEntries([...document.querySelectorAll('#followed .channel')].map(c => "
+                        "[c.dataset.label, [...c.querySelectorAll('li.final .text')].map(t => t.textContent).join(' ')]))")
+    assert wer(caller_text, said["caller"]) <= 0.3 and wer(agent_text, said["agent"]) <= 0.3, said
+    assert "suit" not in said["agent"].lower() and "quilter" not in said["caller"].lower(), said
+    assert not page(driver, "document.querySelectorAll('#followed li.partial').length"), "a partial left behind"

@@ -67,7 +67,7 @@ def media_messages(inbound: bytes, outbound: bytes) -> list[dict]:
     return messages
 
 
-async def call(url: str, parameters: dict, headers: dict | None = None, dtmf: bool = True) -> int | None:
+async def call(url: str, parameters: dict, headers: dict | None = None, dtmf: bool = True, speed: float = 10.0) -> int | None:
     caller_text, agent_text, inbound, outbound = phone_line()
     async with websockets.connect(url, additional_headers=headers or {}) as ws:
         await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
@@ -75,7 +75,7 @@ async def call(url: str, parameters: dict, headers: dict | None = None, dtmf: bo
         for n, message in enumerate(media_messages(inbound, outbound)):
             await ws.send(json.dumps(message))
             if n % 20 == 0:
-                await asyncio.sleep(0.02)  # about 5 times real time
+                await asyncio.sleep(0.2 / speed)  # 20 messages: 200 ms of the call
             if dtmf and n == 100:
                 await ws.send(json.dumps({"event": "dtmf", "streamSid": STREAM_SID, "sequenceNumber": "0", "dtmf": {"track": "inbound_track", "digit": "7"}}))
                 await ws.send(json.dumps({"event": "mark", "streamSid": STREAM_SID, "mark": {"name": "greeting"}}))
