@@ -11,7 +11,7 @@ SDK_VENV    = .venv-aibrary
 SDK_STAMP   = $(SDK_VENV)/.installed
 AIBRARY_PINS = aibrary==0.0.3 openai==1.109.1
 
-.PHONY: install run test check wheel bench bench-batch bench-doors soak clean
+.PHONY: install run test check wheel bench bench-batch bench-doors bench-calls soak clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ soak: $(STAMP)
 # python -m bench.doors: each front door beside the native one; bench/results/doors.json
 bench-doors: $(STAMP)
 	$(BIN)/python -m bench.doors $(ARGS)
+
+# python -m bench.calls: two-party 8 kHz calls against mono streams; bench/results/calls.json
+bench-calls: $(STAMP)
+	$(BIN)/python -m bench.calls $(ARGS)
 
 bench-batch: $(STAMP)
 	$(BIN)/python -m bench.batch --repeats 2 $(ARGS)
