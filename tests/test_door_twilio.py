@@ -114,6 +114,8 @@ def test_a_two_party_call_is_transcribed_per_party_and_followed_live(server):
     assert "suit" not in said["agent"].lower() and "quilter" not in said["caller"].lower()
     closed = events[-1]
     assert closed["type"] == "session.closed" and [c["label"] for c in closed["channels"]] == ["caller", "agent"]
+    [digit] = [e for e in events if e["type"] == "signal"]  # the DTMF key the caller pressed, when
+    assert (digit["kind"], digit["value"], digit["channel"]) == ("dtmf", "7", 0) and 0 < digit["at"] < closed["duration"]
     assert closed["duration"] == pytest.approx(len(phone_line()[2]) / 8000, abs=0.05)
     snapshot = json.loads(__import__("httpx").get(f"{server.http}/v0/sessions/{CALL_SID}").text)
     assert snapshot["kind"] == "twilio" and snapshot["status"] == "ended"

@@ -626,6 +626,24 @@ def test_partials_suppress_the_lone_space_and_finals_do_not():
     assert kinds == {("partial", True), ("final", False)}
 
 
+def test_a_signal_is_told_at_its_stream_time_and_refused_after_end():
+    from gateway.core.commands import Signal
+
+    session = make_session(channels=2)
+    session.take_events()
+    feed(session, np.zeros(2 * SR, np.float32), chunk=3200)  # one second of two channels
+    session.handle(Signal("dtmf", "7", 1))
+    [signal] = [e for e in session.take_events() if e.type == "signal"]
+    assert (signal.kind, signal.value, signal.channel, signal.at) == ("dtmf", "7", 1, 1.0)
+    assert signal.to_dict() == {"type": "signal", "kind": "dtmf", "value": "7", "at": 1.0, "channel": 1}
+    feed(session, stereo(load_clip("ds-arctic-a0024"), silence(1.0)), chunk=3200)
+    session.handle(End())  # the final is still to be decoded: closing
+    assert session.state is SessionState.CLOSING
+    session.take_events()
+    session.handle(Signal("dtmf", "8"))
+    assert [e.code for e in session.take_events() if e.type == "error"] == ["invalid_state"]
+
+
 def test_the_pre_roll_is_a_session_option():
     speech = np.concatenate([silence(1.0), load_clip("ds-arctic-a0024")])
     starts = []

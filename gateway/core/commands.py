@@ -45,13 +45,23 @@ class End:
 
 
 @dataclass(frozen=True)
+class Signal:
+    """Something the caller's line said besides audio (a DTMF digit): told to
+    the session's followers, at the stream time it came."""
+
+    kind: str  # "dtmf"
+    value: str  # the digit
+    channel: int = 0
+
+
+@dataclass(frozen=True)
 class Invalid:
     """A client frame its front door could not read: answered with an error."""
 
     error: ProtocolError
 
 
-ClientCommand = Audio | Configure | Flush | End | Invalid
+ClientCommand = Audio | Configure | Flush | End | Signal | Invalid
 
 
 # -- from the transport and the server ------------------------------------------

@@ -80,6 +80,17 @@ class TranscriptFinal(Event):
 
 
 @dataclass(frozen=True)
+class Signalled(Event):
+    """A ``Signal`` (a DTMF digit) at stream time ``at``, on ``channel``."""
+
+    type: ClassVar[str] = "signal"
+    kind: str
+    value: str
+    at: float
+    channel: int = 0
+
+
+@dataclass(frozen=True)
 class Flushed(Event):
     """Every utterance a ``Flush`` ended has its final out (``segment_id``:
     the last of them; None: nothing was in progress). Front doors whose

@@ -46,10 +46,11 @@ from .commands import (
     Flush,
     Invalid,
     LoadReport,
+    Signal,
     Stop,
 )
 from .errors import ProtocolError, SessionStateError
-from .events import ChannelSummary, ErrorEvent, Event, Flushed, SessionClosed, SessionCreated, SessionUpdated
+from .events import ChannelSummary, ErrorEvent, Event, Flushed, SessionClosed, SessionCreated, SessionUpdated, Signalled
 from .languages import english_only_refusal
 from .options import SessionOptions, parse_options
 from .outbox import Outbox
@@ -70,7 +71,7 @@ class SessionState(enum.Enum):
 
 # -- the rules, as data (as h11 writes HTTP's) --------------------------------------
 _CONF, _STREAM, _CLOSING, _CLOSED = SessionState
-TRIGGERS: dict[type, str] = {Configure: "configure", Audio: "audio", Flush: "flush", End: "end"}
+TRIGGERS: dict[type, str] = {Configure: "configure", Audio: "audio", Flush: "flush", End: "end", Signal: "signal"}
 # (state, what happened) -> the next state. "end" is also the client going
 # away and the server shutting down; "finished": the last final went out;
 # "confirm": a Configure that changes nothing (clients that send their whole
@@ -82,6 +83,8 @@ TRANSITIONS: dict[tuple[SessionState, str], SessionState] = {
     (_CONF, "audio"): _STREAM,
     (_STREAM, "audio"): _STREAM,
     (_CONF, "flush"): _CONF,
+    (_CONF, "signal"): _CONF,
+    (_STREAM, "signal"): _STREAM,
     (_STREAM, "flush"): _STREAM,
     (_CONF, "end"): _CLOSING,
     (_STREAM, "end"): _CLOSING,
@@ -100,6 +103,7 @@ REFUSALS: dict[tuple[SessionState, str], str] = {
     (_CLOSING, "confirm"): _NO_MORE,
     (_CLOSING, "audio"): "audio after end is ignored; open a new stream",
     (_CLOSING, "flush"): _NO_MORE,
+    (_CLOSING, "signal"): _NO_MORE,
     (_CLOSING, "end"): _NO_MORE,
 }
 
@@ -199,6 +203,9 @@ class StreamSession:
                 self._move(trigger)
                 for t in self._transcribers:
                     t.flush()
+            elif isinstance(command, Signal):
+                self._move(trigger)
+                self._outbox.emit(Signalled(command.kind, command.value, self.duration, command.channel))
             else:
                 self._finish()
         except ProtocolError as exc:

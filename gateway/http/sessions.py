@@ -20,7 +20,7 @@ from typing import Any
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
-from gateway.core.events import Event, Flushed, SessionClosed, TranscriptFinal
+from gateway.core.events import Event, Flushed, SessionClosed, Signalled, TranscriptFinal
 from gateway.core.session import StreamSession
 from gateway.frontdoors.dialect import CLOSE_NORMAL, CLOSE_POLICY
 
@@ -67,6 +67,7 @@ class SessionRecord:
         self.started = time.time()
         self.ended: float | None = None
         self.finals: list[dict[str, Any]] = []  # transcript.final events, native form, in order
+        self.history: list[dict[str, Any]] = []  # what a late subscriber is replayed: finals and signals, in order
         self.closed_event: dict[str, Any] | None = None
         self.subscribers: set[Subscriber] = set()
 
@@ -83,7 +84,10 @@ class SessionRecord:
         wire = event.to_dict()
         if isinstance(event, TranscriptFinal):
             self.finals.append(wire)
+            self.history.append(wire)
             self._post(wire)
+        elif isinstance(event, Signalled):
+            self.history.append(wire)
         elif isinstance(event, SessionClosed):
             self.closed_event = wire
             self._post(wire | {"type": "session.completed"})
@@ -134,8 +138,8 @@ class SessionRecord:
         return self.summary() | {"channels": channels}
 
     def replay(self) -> list[str]:
-        """What a subscriber joining now is sent first: the finals so far (and the end, if it came)."""
-        events = [*self.finals, *([self.closed_event] if self.closed_event else [])]
+        """What a subscriber joining now is sent first: the finals and signals (DTMF) so far, and the end if it came."""
+        events = [*self.history, *([self.closed_event] if self.closed_event else [])]
         return [json.dumps(e, ensure_ascii=False) for e in events]
 
 

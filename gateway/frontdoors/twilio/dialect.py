@@ -20,7 +20,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from gateway.core.commands import Audio, Command, End
+from gateway.core.commands import Audio, Command, End, Signal
 from gateway.core.errors import ProtocolError
 from gateway.core.events import Event
 from gateway.core.options import OPTION_KEYS
@@ -129,8 +129,13 @@ class TwilioDialect(Dialect):
             tail = self._aligner.flush()
             return [*([Audio(tail)] if tail else []), End()]
         if event == "dtmf":
-            log.info("call %s: dtmf %s", self._start.get("callSid"), (message.get("dtmf") or {}).get("digit"))
-        return []  # connected, mark, dtmf and events Twilio may add: nothing to transcribe
+            dtmf: dict[str, Any] = message["dtmf"] if isinstance(message.get("dtmf"), dict) else {}
+            digit = str(dtmf.get("digit", ""))[:1]
+            if digit:  # for the call's followers, at the time it came
+                track = str(dtmf.get("track", "inbound_track")).removesuffix("_track")
+                channel = self._aligner.tracks.index(track) if self._aligner and track in self._aligner.tracks else 0
+                return [Signal("dtmf", digit, channel)]
+        return []  # connected, mark and events Twilio may add: nothing to transcribe
 
     def _media(self, media: Any) -> list[Command]:
         assert self._aligner is not None
