@@ -121,6 +121,32 @@ def test_a_two_party_call_is_transcribed_per_party_and_followed_live(server):
     assert snapshot["kind"] == "twilio" and snapshot["status"] == "ended"
 
 
+def test_a_dropped_socket_finalises_everything_the_aligner_held(server):
+    """No stop: the socket just closes. The agent's track ran ahead (the
+    caller's last chunks never came); what it sent is still transcribed to the end."""
+    _, agent_text, inbound, outbound = phone_line()
+    sid = "CAdropped0000000000000000000000000"
+
+    async def go():
+        follower = asyncio.create_task(follow(server, sid))
+        async with websockets.connect(f"{server.ws}/v0/telephony/twilio") as ws:
+            start = start_message({"outbound_label": "agent"})
+            start["start"]["callSid"] = sid
+            await ws.send(json.dumps(start))
+            for n, message in enumerate(media_messages(inbound[: len(inbound) // 2], outbound)):
+                await ws.send(json.dumps(message))
+                if n % 20 == 0:
+                    await asyncio.sleep(0.02)
+        return await follower
+
+    events = run(go())
+    closed = events[-1]
+    assert closed["type"] == "session.closed"
+    assert closed["duration"] == pytest.approx(len(outbound) / 8000, abs=0.05)  # all of the agent's audio
+    agent = " ".join(e["segment"]["text"] for e in events if e["type"] == "transcript.final" and e["label"] == "agent")
+    assert wer(agent_text, agent) <= 0.25, agent
+
+
 def test_the_signature_is_checked_when_the_server_has_the_auth_token(make_server):
     server = make_server(twilio_auth_token="12345", public_url="wss://stt.example.com")
     url = f"{server.ws}/v0/telephony/twilio"

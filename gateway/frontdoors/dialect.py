@@ -108,6 +108,11 @@ class Dialect(abc.ABC):
     def commands(self, frame: Frame) -> list[Command]:
         """What a client frame says; raise ``ProtocolError`` for one it cannot read."""
 
+    def at_loss(self) -> list[Command]:
+        """Commands for what the dialect still holds when the client goes
+        away without a word (audio it was aligning), before the session finalises."""
+        return []
+
     @abc.abstractmethod
     def frames(self, event: Event) -> list[Frame]:
         """What the client is sent for a session event (possibly nothing)."""

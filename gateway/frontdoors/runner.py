@@ -222,6 +222,8 @@ class StreamRunner:
                     self._take(frame)
                 await self._pump()
         except WebSocketDisconnect:
+            for command in self.dialect.at_loss() if self.session.state.is_open else ():
+                self.session.handle(command)
             self.session.handle(ConnectionLost())
             await self._pump()
         except Exception:

@@ -154,6 +154,10 @@ class TwilioDialect(Dialect):
         ready = self._aligner.add(track, timestamp, payload)
         return [Audio(ready)] if ready else []
 
+    def at_loss(self) -> list[Command]:
+        tail = self._aligner.flush() if self._aligner is not None else b""
+        return [Audio(tail)] if tail else []
+
     def frames(self, event: Event) -> list[Frame]:
         return []  # a one-way stream: Twilio reads nothing; subscribers and webhooks get the transcript
 
