@@ -59,6 +59,8 @@ def test_json_values_are_taken_as_they_are():
         ({"prompt": "x" * 4001}, "the limit is 4000"),
         ({"pre_roll_ms": 1500}, "between 0 and 1000"),
         ({"channels": 9}, "between 1 and 8"),
+        ({"time_offset": -1}, "between 0.0 and"),
+        ({"first_segment_id": 1.5}, "integer"),
         ({"channels": 2, "channel_labels": "agent"}, "each of the 2 channel(s) once"),
         ({"channels": "2", "channel_labels": "a,a"}, "once"),
         ({"channel_labels": "agent,caller"}, "each of the 1 channel(s)"),

@@ -724,3 +724,28 @@ def test_a_frame_must_hold_whole_multichannel_frames_and_a_flush_waits_for_every
     assert events[-1].segment_id == 1
 
 
+
+
+def test_a_resumed_stream_continues_the_times_and_ids_it_is_given():
+    """time_offset and first_segment_id (resuming a dropped stream): every time
+    point is shifted, ids go on from the given one; durations are not times."""
+    speech = np.concatenate([silence(0.5), load_clip("ds-arctic-a0024"), silence(1.0)])
+    plain, resumed = make_session(), make_session(time_offset=100.0, first_segment_id=7)
+    for session in (plain, resumed):
+        session.take_events()
+        feed(session, speech)
+        answer_all(session, lambda r: "it was my reports")
+        session.handle(End())
+        answer_all(session)
+    a, b = plain.take_events(), resumed.take_events()
+    assert types(a) == types(b)
+    for x, y in zip(a, b):
+        if x.type in ("speech.started", "transcript.partial"):
+            assert y.segment_id == x.segment_id + 7 and y.start == pytest.approx(x.start + 100.0)
+        if x.type == "transcript.final":
+            assert y.segment.id == x.segment.id + 7 and y.ended_at == pytest.approx(x.ended_at + 100.0)
+            assert (y.segment.start, y.segment.end) == pytest.approx((x.segment.start + 100.0, x.segment.end + 100.0))
+            assert [w.start for w in y.segment.words] == pytest.approx([w.start + 100.0 for w in x.segment.words])
+            assert y.segment.seek == x.segment.seek + 100 * 100  # seek counts 10 ms frames
+        if x.type == "session.closed":
+            assert y.duration == x.duration and y.text == x.text

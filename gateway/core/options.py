@@ -36,6 +36,10 @@ class SessionOptions:
     pre_roll_ms: int = 300  # audio kept before the detected onset of speech
     channels: int = 1  # interleaved in each frame; each transcribed on its own
     channel_labels: str | None = None  # comma-separated, one per channel; default "0,1,…"
+    # Resuming a dropped stream (README): every time point of the session is
+    # shifted by time_offset, and segment ids start at first_segment_id.
+    time_offset: float = 0.0
+    first_segment_id: int = 0
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -51,6 +55,8 @@ OPTION_KEYS = tuple(f.name for f in fields(SessionOptions))
 LIMITS: dict[str, tuple[float, float]] = {
     "endpoint_ms": (100, 5000), "max_segment_s": (2.0, 28.0), "vad_aggressiveness": (0, 3), "pre_roll_ms": (0, 1000),
     "channels": (1, 8),
+    "time_offset": (0.0, 31_536_000.0),  # a year of audio
+    "first_segment_id": (0, 1_000_000_000),
 }
 
 
@@ -136,9 +142,9 @@ def parse_options(
             changes[key] = rate
         elif key == "interim_results":
             changes[key] = _as_bool(key, value)
-        elif key in ("vad_aggressiveness", "endpoint_ms", "pre_roll_ms", "channels"):
+        elif key in ("vad_aggressiveness", "endpoint_ms", "pre_roll_ms", "channels", "first_segment_id"):
             changes[key] = _as_number(key, value, int)
-        elif key == "max_segment_s":
+        elif key in ("max_segment_s", "time_offset"):
             changes[key] = float(_as_number(key, value, float))
     options = replace(base, **changes)
     labels = options.labels

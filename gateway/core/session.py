@@ -205,7 +205,7 @@ class StreamSession:
                     t.flush()
             elif isinstance(command, Signal):
                 self._move(trigger)
-                self._outbox.emit(Signalled(command.kind, command.value, self.duration, command.channel))
+                self._outbox.emit(Signalled(command.kind, command.value, self.options.time_offset + self.duration, command.channel))
             else:
                 self._finish()
         except ProtocolError as exc:
@@ -258,6 +258,7 @@ class StreamSession:
         self.options = options
         self.model_id = model_id
         labels = options.labels
+        self._segment_ids = itertools.count(options.first_segment_id)  # no utterance yet: options change only before audio
         self._resamplers = [StreamResampler(options.sample_rate) for _ in labels]
         self._transcribers = [
             Transcriber(

@@ -65,6 +65,8 @@ class Transcriber:
         self.settings = settings
         self.model_id = model_id
         self.channel, self.label = channel, label
+        self._t0 = options.time_offset  # where this stream's time starts (a resumed stream)
+        self._seek0 = int(round(options.time_offset * SAMPLE_RATE))
         self._stream = stream  # the engine keeps one pending partial per stream (per channel)
         self._outbox = outbox
         self._segment_ids = segment_ids
@@ -170,7 +172,7 @@ class Transcriber:
                 started.partial_requested_at = event.start
                 self.utterances += 1
                 self._utterances.append(started)
-                self._outbox.emit(SpeechStarted(started.segment_id, event.start / SAMPLE_RATE, self.channel, self.label))
+                self._outbox.emit(SpeechStarted(started.segment_id, self._t0 + event.start / SAMPLE_RATE, self.channel, self.label))
             elif isinstance(event, SpeechEnd):
                 u = self._open_utterance()
                 if u is None:
@@ -303,7 +305,8 @@ class Transcriber:
         u.agree(end, words, lag=s.stable_lag_ms * SAMPLE_RATE // 1000)
         self._outbox.emit(
             TranscriptPartial(
-                u.segment_id, u.start / SAMPLE_RATE, end / SAMPLE_RATE, " ".join(words), u.stable_text, self.channel, self.label
+                u.segment_id, self._t0 + u.start / SAMPLE_RATE, self._t0 + end / SAMPLE_RATE, " ".join(words), u.stable_text,
+                self.channel, self.label,
             )
         )
 
@@ -355,14 +358,14 @@ class Transcriber:
 
     def _final_event(self, u: Utterance) -> TranscriptFinal:
         assert u.end is not None
-        start, end = u.start / SAMPLE_RATE, u.end / SAMPLE_RATE
+        start, end = self._t0 + u.start / SAMPLE_RATE, self._t0 + u.end / SAMPLE_RATE
         d = u.decoding
         self.final_starts.append(start)
         if d is None or not d.is_speech:
-            segment = make_segment(u.segment_id, u.start, "", (), d, (), start, start, end)
+            segment = make_segment(u.segment_id, self._seek0 + u.start, "", (), d, (), start, start, end)
             self.finals.append("")
             return TranscriptFinal(segment, d.language if d else self.language, u.end_reason, end, self.channel, self.label)
-        segment = make_segment(u.segment_id, u.start, " " + d.text, d.tokens, d, d.words, start, start, end)
+        segment = make_segment(u.segment_id, self._seek0 + u.start, " " + d.text, d.tokens, d, d.words, start, start, end)
         self.finals.append(d.text)
         self.language = d.language
         return TranscriptFinal(segment, d.language, u.end_reason, end, self.channel, self.label)
