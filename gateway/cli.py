@@ -93,7 +93,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
         result = asyncio.run(
             stream_audio(
                 url, samples, chunk_ms=args.chunk_ms, speed=None if args.fast else args.speed,
-                api_key=args.api_key, on_event=LiveCaptions(),
+                api_key=args.api_key, on_event=LiveCaptions(), busy_retries=5,  # a busy server says when to come back
             )
         )
     except (OSError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:

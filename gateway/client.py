@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 import numpy as np
 import websockets
+from websockets.exceptions import InvalidStatus
 
 from .audio import encode_samples
 
@@ -66,14 +67,20 @@ async def stream_audio(
     on_event: Callable[[dict[str, Any], float], None] | None = None,
     end: bool = True,
     trailing_silence_s: float = 0.0,
+    busy_retries: int = 0,
 ) -> StreamResult:
-    """Stream float samples at ``sample_rate``; ``speed`` None sends as fast as possible."""
+    """Stream float samples at ``sample_rate``; ``speed`` None sends as fast as possible.
+
+    ``busy_retries``: how many times to try again when the server is busy
+    (503), after the ``Retry-After`` it gives (at most 30 s each time).
+    """
     result = StreamResult()
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
     if trailing_silence_s:
         samples = np.concatenate([samples, np.zeros(int(trailing_silence_s * sample_rate), np.float32)])
     step = max(1, sample_rate * chunk_ms // 1000)
-    async with websockets.connect(url, additional_headers=headers, max_size=None) as ws:
+    ws = await _connect(url, headers, busy_retries)
+    async with ws:
         started = time.monotonic()
 
         async def receive() -> None:
@@ -103,3 +110,19 @@ async def stream_audio(
             await asyncio.gather(receiver, return_exceptions=True)
         result.close_code = ws.close_code
     return result
+
+
+async def _connect(url: str, headers: dict[str, str] | None, busy_retries: int) -> Any:
+    """The connection, waiting out a busy server's ``Retry-After`` up to ``busy_retries`` times."""
+    for attempt in range(busy_retries + 1):
+        try:
+            return await websockets.connect(url, additional_headers=headers, max_size=None)
+        except InvalidStatus as exc:
+            if exc.response.status_code != 503 or attempt == busy_retries:
+                raise
+            try:
+                wait = float(exc.response.headers.get("Retry-After", "1"))
+            except ValueError:
+                wait = 1.0
+            await asyncio.sleep(min(max(wait, 0.0), 30.0))
+    raise AssertionError("unreachable")

@@ -590,3 +590,29 @@ def test_a_stereo_call_is_transcribed_per_channel(server):
     ids = [e["segment_id"] for e in events if e["type"] == "speech.started"]
     assert ids == sorted(ids) == list(range(len(ids)))
     assert all(e["channel"] == (0 if e["label"] == "agent" else 1) for e in events if "label" in e)
+
+
+def test_the_client_waits_out_a_busy_server(make_server):
+    """At capacity the server answers 503 with Retry-After; the bundled client
+    waits that long and tries again, instead of failing."""
+    server = make_server(max_streams=1, admission=False)
+    clip = CLIPS["ds-arctic-a0024"]
+
+    async def go():
+        holder = await websockets.connect(stream_url(server.ws))  # takes the only slot
+        await holder.recv()
+        waiting = asyncio.create_task(stream_audio(stream_url(server.ws), load_clip(clip.id), speed=5.0, busy_retries=2))
+        await asyncio.sleep(1.0)
+        assert not waiting.done()  # refused, waiting out Retry-After
+        await holder.close()
+        return await asyncio.wait_for(waiting, 30)
+
+    result = run(go())
+    assert result.close_code == 1000 and wer(clip.text, result.text) <= 0.2, result.text
+
+    async def refused():
+        async with websockets.connect(stream_url(server.ws)):
+            await stream_audio(stream_url(server.ws), load_clip(clip.id), busy_retries=0)
+
+    with pytest.raises(websockets.exceptions.InvalidStatus):
+        run(refused())
