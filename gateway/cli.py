@@ -114,9 +114,12 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     samples = _read_audio(args.file, keep_channels=args.multichannel)
     if samples is None:
         return 2
-    labels = args.channel_labels.split(",") if args.channel_labels else [str(c) for c in range(len(samples))]
-    if args.multichannel and len(labels) != len(samples):
-        print(f"stt-gateway: --channel-labels names {len(labels)} channel(s); the file has {len(samples)}", file=sys.stderr)
+    from .core.options import channel_labels
+
+    try:
+        labels = channel_labels(args.channel_labels, len(samples)) if args.multichannel else ()
+    except ValueError as exc:
+        print(f"stt-gateway: --channel-labels: {exc} (the file has {len(samples)})", file=sys.stderr)
         return 2
     try:
         registry = ModelRegistry(args.model, LoadSettings(cpu_threads=args.cpu_threads, workers=args.workers))

@@ -20,6 +20,25 @@ ENCODINGS = ("pcm_s16le", "pcm_s32le", "pcm_f32le", "mulaw", "alaw")
 TASKS = ("transcribe", "translate")
 
 
+# -- channel labels (streams, multichannel files) ------------------------------------------
+def split_labels(text: str | None, channels: int) -> tuple[str, ...]:
+    """The names in a comma-separated ``channel_labels`` ("0,1,…" when None)."""
+    if text is None:
+        return tuple(str(c) for c in range(channels))
+    return tuple(label.strip() for label in text.split(","))
+
+
+def channel_labels(text: str | None, channels: int) -> tuple[str, ...]:
+    """``split_labels``, refusing (ValueError) a list that does not name each channel once."""
+    labels = split_labels(text, channels)
+    if len(labels) != channels or not all(0 < len(label) <= 64 for label in labels) or len(set(labels)) != len(labels):
+        raise ValueError(
+            f"channel_labels must name each of the {channels} channel(s) once (at most 64 characters each), comma-separated "
+            f"(e.g. agent,caller); got {text!r}"
+        )
+    return labels
+
+
 # -- session options --------------------------------------------------------
 @dataclass(frozen=True)
 class SessionOptions:
@@ -43,9 +62,7 @@ class SessionOptions:
 
     @property
     def labels(self) -> tuple[str, ...]:
-        if self.channel_labels is None:
-            return tuple(str(c) for c in range(self.channels))
-        return tuple(label.strip() for label in self.channel_labels.split(","))
+        return split_labels(self.channel_labels, self.channels)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -147,10 +164,8 @@ def parse_options(
         elif key in ("max_segment_s", "time_offset"):
             changes[key] = float(_as_number(key, value, float))
     options = replace(base, **changes)
-    labels = options.labels
-    if len(labels) != options.channels or not all(0 < len(label) <= 64 for label in labels) or len(set(labels)) != len(labels):
-        raise _invalid(
-            f"channel_labels must name each of the {options.channels} channel(s) once (at most 64 characters each), comma-separated "
-            f"(e.g. agent,caller); got {options.channel_labels!r}"
-        )
+    try:
+        channel_labels(options.channel_labels, options.channels)
+    except ValueError as exc:
+        raise _invalid(str(exc)) from None
     return options

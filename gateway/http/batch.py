@@ -20,7 +20,7 @@ from gateway import formats
 from gateway.audio import AudioDecodeError, AudioTooLong, decode_file
 from gateway.config import ServerConfig
 from gateway.core.languages import english_only_refusal, normalise_language
-from gateway.core.options import prompt_too_long
+from gateway.core.options import channel_labels, prompt_too_long
 from gateway.core.records import Transcription
 from gateway.files.transcription import BatchInputError, BatchRequest, transcribe_async, transcribe_channels, transcribe_stream
 from gateway.inference.engine import Engine
@@ -223,16 +223,12 @@ def install_batch_routes(app: FastAPI, engine: Engine, registry: ModelRegistry, 
             model=model_id, language=language, task=task, prompt=form.prompt or None,
             temperature=form.temperature, word_timestamps=words,
         )
-        labels: list[str] = []
+        labels: tuple[str, ...] = ()
         if form.multichannel:
-            labels = [label.strip() for label in form.channel_labels.split(",")] if form.channel_labels else [
-                str(c) for c in range(audio.shape[0])
-            ]
-            if len(labels) != audio.shape[0] or not all(labels) or len(set(labels)) != len(labels):
-                return _error(
-                    400, f"channel_labels must name each of the file's {audio.shape[0]} channel(s) once, comma-separated; "
-                    f"got {form.channel_labels!r}", "channel_labels",
-                )
+            try:
+                labels = channel_labels(form.channel_labels or None, audio.shape[0])
+            except ValueError as exc:
+                return _error(400, f"{exc} (the file has {audio.shape[0]})", "channel_labels")
         if form.stream:
             return StreamingResponse(
                 events(transcribe_stream(engine, audio, request)), media_type="text/event-stream",
