@@ -78,21 +78,23 @@ export async function listSessions() {
   return (await response.json()).data;
 }
 
-// A session's events for a follower, and the subprotocols that carry the key.
-export function sessionEventsEndpoint(sessionId) {
-  const url = endpoint(`v0/sessions/${encodeURIComponent(sessionId)}/events`);
+// A WebSocket endpoint and the subprotocols that carry the key (browsers cannot set headers).
+function socketEndpoint(path, query = {}) {
+  const url = endpoint(path);
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-  const key = apiKey.get();
-  return { url: url.href, protocols: key ? ['stt-gateway', `bearer.${key}`] : ['stt-gateway'] };
-}
-
-// The stream's URL and the subprotocols that carry the key (browsers cannot set headers).
-export function streamEndpoint(options) {
-  const url = endpoint('v0/audio/stream');
-  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-  for (const [name, value] of Object.entries(options)) {
+  for (const [name, value] of Object.entries(query)) {
     if (value !== null && value !== undefined && value !== '') url.searchParams.set(name, value);
   }
   const key = apiKey.get();
   return { url: url.href, protocols: key ? ['stt-gateway', `bearer.${key}`] : ['stt-gateway'] };
+}
+
+// A session's events, for a follower.
+export function sessionEventsEndpoint(sessionId) {
+  return socketEndpoint(`v0/sessions/${encodeURIComponent(sessionId)}/events`);
+}
+
+// The live stream, with its session options as the query.
+export function streamEndpoint(options) {
+  return socketEndpoint('v0/audio/stream', options);
 }

@@ -8,7 +8,7 @@ It never touches the socket, the engine or the session: the runner does.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -49,6 +49,21 @@ def bearer_token(authorization: str | None) -> str | None:
     return None
 
 
+def presented_key(authorization: str | None, subprotocols: Sequence[str]) -> str | None:
+    """The key an upgrade presents: ``Authorization: Bearer`` or a ``bearer.<key>`` subprotocol."""
+    key = bearer_token(authorization)
+    if key is not None:
+        return key
+    return next((p[len(KEY_SUBPROTOCOL) :] for p in subprotocols if p.startswith(KEY_SUBPROTOCOL)), None)
+
+
+def chosen_subprotocol(offered: Sequence[str]) -> str | None:
+    """The subprotocol to accept: browsers must get one they offered back
+    (the first that is not a key, else the first)."""
+    chosen = next((p for p in offered if not p.startswith(KEY_SUBPROTOCOL)), None)
+    return chosen or (offered[0] if offered else None)
+
+
 class Dialect(abc.ABC):
     name: ClassVar[str]  # in logs and metrics
     # True: the options (and possibly the key and the session id) come in the
@@ -61,21 +76,12 @@ class Dialect(abc.ABC):
 
     # -- opening ------------------------------------------------------------
     def api_key(self) -> str | None:
-        """The key the client presents: ``Authorization: Bearer`` or a ``bearer.<key>`` subprotocol."""
-        key = bearer_token(self.upgrade.header("authorization"))
-        if key is not None:
-            return key
-        for protocol in self.upgrade.subprotocols:
-            if protocol.startswith(KEY_SUBPROTOCOL):
-                return protocol[len(KEY_SUBPROTOCOL) :]
-        return None
+        """The key the client presents (``presented_key``)."""
+        return presented_key(self.upgrade.header("authorization"), self.upgrade.subprotocols)
 
     def subprotocol(self) -> str | None:
-        """The subprotocol to accept: browsers must get one they offered back
-        (the first that is not a key, else the first)."""
-        offered = self.upgrade.subprotocols
-        chosen = next((p for p in offered if not p.startswith(KEY_SUBPROTOCOL)), None)
-        return chosen or (offered[0] if offered else None)
+        """The subprotocol to accept (``chosen_subprotocol``)."""
+        return chosen_subprotocol(self.upgrade.subprotocols)
 
     def upgrade_refusal(self) -> tuple[int, dict[str, Any]] | None:
         """An HTTP refusal (status, JSON body) of the upgrade itself, before

@@ -21,8 +21,9 @@ from typing import Any
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 from gateway.core.events import Event, Flushed, SessionClosed, Signalled, TranscriptFinal
+from gateway.core.options import SessionOptions
 from gateway.core.session import StreamSession
-from gateway.frontdoors.dialect import CLOSE_NORMAL, CLOSE_POLICY
+from gateway.frontdoors.dialect import CLOSE_NORMAL, CLOSE_POLICY, chosen_subprotocol, presented_key
 
 from . import observability as metrics
 from .auth import Keys, Origins, origin_refused, unauthorized
@@ -60,7 +61,7 @@ class SessionRecord:
         self.webhooks = webhooks if outbox is not None else ()
         self.outbox = outbox
         self.session: StreamSession | None = session  # let go of at the end: a retained record is small
-        self.options = session.options
+        self._options = session.options
         self._duration = 0.0
         self.session_id = session.session_id
         self.door = door
@@ -81,6 +82,8 @@ class SessionRecord:
     def event_sent(self, event: Event, delivered: bool) -> None:
         if isinstance(event, Flushed):
             return  # not part of the native protocol
+        if not self.subscribers and not isinstance(event, (TranscriptFinal, Signalled, SessionClosed)):
+            return  # a partial nobody follows: every stream's hot path, nothing to keep
         wire = event.to_dict()
         if isinstance(event, TranscriptFinal):
             self.finals.append(wire)
@@ -91,9 +94,10 @@ class SessionRecord:
         elif isinstance(event, SessionClosed):
             self.closed_event = wire
             self._post(wire | {"type": "session.completed"})
-        frame = json.dumps(wire, ensure_ascii=False)
-        for subscriber in self.subscribers:
-            subscriber.offer(frame)
+        if self.subscribers:
+            frame = json.dumps(wire, ensure_ascii=False)
+            for subscriber in self.subscribers:
+                subscriber.offer(frame)
 
     def _post(self, event: dict[str, Any]) -> None:
         for url in self.webhooks:  # one local insert each: the sending is the outbox's task
@@ -109,10 +113,14 @@ class SessionRecord:
     def duration(self) -> float:
         return self.session.duration if self.session is not None else self._duration
 
+    @property
+    def options(self) -> SessionOptions:
+        """The session's options (a session.update before audio may change them)."""
+        return self.session.options if self.session is not None else self._options
+
     def end(self) -> None:
         self.ended = time.time()
-        self._duration = self.duration
-        self.options = self.session.options if self.session is not None else self.options
+        self._duration, self._options = self.duration, self.options
         self.session = None
 
     def summary(self) -> dict[str, Any]:
@@ -203,14 +211,8 @@ def install_session_routes(app: FastAPI, sessions: SessionRegistry, keys: Keys, 
         if not origins.permit(origin, websocket.headers.get("host")):
             await websocket.send_denial_response(origin_refused(origin or ""))
             return
-        key = None
-        authorization = websocket.headers.get("authorization", "")
-        if authorization.lower().startswith("bearer "):
-            key = authorization[7:].strip()
-        for protocol in websocket.scope.get("subprotocols", []):
-            if protocol.startswith("bearer."):
-                key = protocol[len("bearer."):]
-        if keys.required and not keys.valid(key):
+        subprotocols = websocket.scope.get("subprotocols", [])
+        if keys.required and not keys.valid(presented_key(websocket.headers.get("authorization"), subprotocols)):
             await websocket.send_denial_response(unauthorized())
             return
         record = sessions.get(session_id)
@@ -219,8 +221,7 @@ def install_session_routes(app: FastAPI, sessions: SessionRegistry, keys: Keys, 
                 openai_error(404, f"no session {session_id!r}", "session_id", "session_not_found")
             )
             return
-        offered = [p for p in websocket.scope.get("subprotocols", []) if not p.startswith("bearer.")]
-        await websocket.accept(subprotocol=offered[0] if offered else None)
+        await websocket.accept(subprotocol=chosen_subprotocol(subprotocols))
         replay = record.replay()
         subscriber = Subscriber(sessions.backlog + len(replay))
         for frame in replay:  # the finals so far, in order, before anything live

@@ -29,7 +29,7 @@ from gateway.core.events import (
 )
 from gateway.core.options import LIMITS
 
-from ..dialect import Dialect, Frame, Upgrade
+from ..dialect import Dialect, Frame, Upgrade, bearer_token
 
 ENCODINGS = {"pcm_s16le": "pcm_s16le", "pcm_mulaw": "mulaw"}
 SESSION_S = 14400  # Begin.expires_at: the server's default --max-session-s
@@ -100,9 +100,7 @@ class AssemblyAIDialect(Dialect):
     # -- opening --------------------------------------------------------------
     def api_key(self) -> str | None:
         authorization = (self.upgrade.header("authorization") or "").strip()
-        if authorization.lower().startswith("bearer "):
-            return authorization[7:].strip()
-        return authorization or self.upgrade.params().get("token") or super().api_key()
+        return bearer_token(authorization) or authorization or self.upgrade.params().get("token") or super().api_key()
 
     def options(self) -> Mapping[str, Any]:
         params = self.upgrade.params()
