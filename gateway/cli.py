@@ -43,6 +43,14 @@ class LiveCaptions:
         self.tty = stream.isatty()
         self.partial_shown = False
 
+    def interrupt(self, line: str) -> None:
+        """A line of the client's own (reconnecting) between captions."""
+        if self.partial_shown:
+            self.out.write("\r\033[K")
+            self.partial_shown = False
+        self.out.write(line + "\n")
+        self.out.flush()
+
     def __call__(self, event: dict, arrival: float) -> None:
         kind = event["type"]
         if kind == "transcript.partial" and self.tty:
@@ -89,15 +97,26 @@ def cmd_stream(args: argparse.Namespace) -> int:
         args.url, model=args.model, language=args.language, task=args.task,
         interim_results=not args.no_partials, endpoint_ms=args.endpoint_ms,
     )
+    captions = LiveCaptions()
+
+    def reconnecting(attempt: int, reason: str, delay: float) -> None:
+        captions.interrupt(f"-- {reason}; reconnecting in {delay:.1f} s (try {attempt} of {args.resumes})")
+
     try:
         result = asyncio.run(
             stream_audio(
                 url, samples, chunk_ms=args.chunk_ms, speed=None if args.fast else args.speed,
-                api_key=args.api_key, on_event=LiveCaptions(), busy_retries=5,  # a busy server says when to come back
+                api_key=args.api_key, on_event=captions, busy_retries=5,  # a busy server says when to come back
+                resumes=args.resumes, on_reconnect=reconnecting,
             )
         )
     except (OSError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
         print(f"stt-gateway: cannot stream to {url}: {exc}", file=sys.stderr)
+        return 1
+    if result.gap_s:
+        print(f"stt-gateway: {result.gap_s:.1f} s of audio could not be sent again after a drop", file=sys.stderr)
+    if result.failure:
+        print(f"stt-gateway: {result.failure}", file=sys.stderr)
         return 1
     return 0 if result.closed is not None else 1
 
@@ -163,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--fast", action="store_true", help="send as fast as the server takes it")
     stream.add_argument("--no-partials", action="store_true", help="ask for finals only")
     stream.add_argument("--api-key", default=os.environ.get("STT_GATEWAY_API_KEY"), help="API key [env STT_GATEWAY_API_KEY]")
+    stream.add_argument(
+        "--resumes", type=int, default=8,
+        help="after a dropped connection, reconnects in a row to try, resuming where the last final ended (0: none; default 8)",
+    )
     stream.set_defaults(func=cmd_stream)
 
     tr = sub.add_parser("transcribe", help="transcribe a file locally, without a server")

@@ -190,3 +190,11 @@ def offline_text(registry):
         return cache[clip_id]
 
     return transcribe
+
+
+def spoken(order: list[str], gaps: list[float], lead_s: float = 0.5) -> tuple[np.ndarray, str]:
+    """Clips said one after another with the given pauses (16 kHz), and what was said."""
+    pieces = [np.zeros(int(lead_s * 16000), np.float32)]
+    for clip_id, gap in zip(order, gaps, strict=True):
+        pieces += [load_clip(clip_id), np.zeros(int(gap * 16000), np.float32)]
+    return np.concatenate(pieces), " ".join(CLIPS[c].text or "" for c in order)
