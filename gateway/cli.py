@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 
@@ -74,6 +75,21 @@ class LiveCaptions:
         self.out.flush()
 
 
+class JsonLines:
+    """Every event as one JSON line, for programs; the client's own notes as ``client.*`` events."""
+
+    def __init__(self, stream=sys.stdout):
+        self.out = stream
+
+    def interrupt(self, line: str) -> None:
+        self.out.write(json.dumps({"type": "client.reconnecting", "message": line.lstrip("- ")}) + "\n")
+        self.out.flush()
+
+    def __call__(self, event: dict, arrival: float) -> None:
+        self.out.write(json.dumps(event) + "\n")
+        self.out.flush()
+
+
 def _read_audio(path: str, keep_channels: bool = False):
     """The file as 16 kHz samples (channels apart: (channels, samples)), or None after saying why not."""
     from .audio import AudioDecodeError, decode_file
@@ -97,7 +113,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
         args.url, model=args.model, language=args.language, task=args.task,
         interim_results=not args.no_partials, endpoint_ms=args.endpoint_ms,
     )
-    captions = LiveCaptions()
+    captions = JsonLines() if args.json else LiveCaptions()
 
     def reconnecting(attempt: int, reason: str, delay: float) -> None:
         captions.interrupt(f"-- {reason}; reconnecting in {delay:.1f} s (try {attempt} of {args.resumes})")
@@ -181,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--speed", type=float, default=1.0, help="pace relative to real time (default 1.0)")
     stream.add_argument("--fast", action="store_true", help="send as fast as the server takes it")
     stream.add_argument("--no-partials", action="store_true", help="ask for finals only")
+    stream.add_argument("--json", action="store_true", help="print every event as a JSON line instead of captions")
     stream.add_argument("--api-key", default=os.environ.get("STT_GATEWAY_API_KEY"), help="API key [env STT_GATEWAY_API_KEY]")
     stream.add_argument(
         "--resumes", type=int, default=8,
