@@ -10,8 +10,13 @@ STAMP   = $(VENV)/.installed
 SDK_VENV    = .venv-aibrary
 SDK_STAMP   = $(SDK_VENV)/.installed
 AIBRARY_PINS = aibrary==0.0.3 openai==1.109.1
+# deploy-check renders deploy/kubernetes with kubectl's kustomize and checks
+# the result against these Kubernetes versions' API schemas.
+KUBECTL      ?= kubectl
+K8S_VERSIONS ?= 1.32.0 1.37.0
+DEPLOY_OUT    = build/deploy-check
 
-.PHONY: install run test check wheel bench bench-batch bench-doors bench-calls soak clean
+.PHONY: install run test check deploy-check cluster wheel bench bench-batch bench-doors bench-calls bench-cluster soak clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,14 +34,37 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/stt-gateway serve $(ARGS)
 
+# N replicas behind HAProxy (deploy/haproxy.cfg) on this machine: the balancer
+# on port 8000, replicas on 8001..; ARGS go to every replica's serve. Needs
+# Debian's haproxy. Ctrl-C drains the replicas.
+N ?= 3
+cluster: $(STAMP)
+	$(BIN)/python deploy/cluster.py --replicas $(N) --port 8000 -- $(ARGS)
+
 test: $(STAMP) $(SDK_STAMP)
 	$(BIN)/python -m pytest $(ARGS)
 
-# Lint, types (strict on the core), and the import layers (pyproject.toml).
-check: $(STAMP)
-	$(BIN)/ruff check gateway vad tests bench
+# Lint, types (strict on the core), the import layers (pyproject.toml), and
+# the container image and Kubernetes manifests (deploy-check).
+check: $(STAMP) deploy-check
+	$(BIN)/ruff check gateway vad tests bench deploy
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# The Dockerfile and deploy/kubernetes, checked without a Docker engine or a
+# cluster: hadolint, then the kustomization rendered and validated strictly
+# (unknown fields fail), and the optional pressure autoscaler beside it.
+deploy-check: $(STAMP)
+	$(BIN)/hadolint Dockerfile
+	@command -v $(KUBECTL) >/dev/null 2>&1 || { \
+		echo "deploy-check: '$(KUBECTL)' not found; it renders deploy/kubernetes (Debian: apt install kubernetes-client)" >&2; \
+		exit 1; }
+	mkdir -p $(DEPLOY_OUT)
+	$(KUBECTL) kustomize deploy/kubernetes > $(DEPLOY_OUT)/rendered.yaml
+	for version in $(K8S_VERSIONS); do \
+		$(BIN)/kubernetes-validate --strict --quiet -k $$version \
+			$(DEPLOY_OUT)/rendered.yaml deploy/kubernetes/optional/hpa-pressure.yaml || exit 1; \
+	done
 
 # The wheel a user installs, demo page included (tests/test_wheel.py checks it).
 wheel: $(STAMP)
@@ -56,6 +84,10 @@ bench-doors: $(STAMP)
 # python -m bench.calls: two-party 8 kHz calls against mono streams; bench/results/calls.json
 bench-calls: $(STAMP)
 	$(BIN)/python -m bench.calls $(ARGS)
+
+# python -m bench.cluster: 1 and 2 replicas behind the balancer; bench/results/cluster.json
+bench-cluster: $(STAMP)
+	$(BIN)/python -m bench.cluster $(ARGS)
 
 bench-batch: $(STAMP)
 	$(BIN)/python -m bench.batch --repeats 2 $(ARGS)
