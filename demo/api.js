@@ -78,6 +78,14 @@ export async function listSessions() {
   return (await response.json()).data;
 }
 
+// GET /readyz (public, no key): whether the server takes a new stream now, and if not (503,
+// at capacity or shutting down) how long it asks to wait. Throws when it cannot be reached.
+export async function readiness() {
+  const response = await fetch(endpoint('readyz'), { cache: 'no-store' });
+  const retryAfter = Number.parseInt(response.headers.get('Retry-After'), 10);
+  return { ready: response.ok, status: response.status, retryAfterS: retryAfter >= 0 ? retryAfter : null };
+}
+
 // A WebSocket endpoint and the subprotocols that carry the key (browsers cannot set headers).
 function socketEndpoint(path, query = {}) {
   const url = endpoint(path);

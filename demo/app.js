@@ -1,11 +1,11 @@
 // The demo page's entry point, and the live captions controller.
 //
 // Modules: api.js (endpoints), settings.js (model, language, key), messages.js,
-// mic.js + pcm-worklet.js (capture), stream.js (the socket and the latency clock),
+// mic.js + pcm-worklet.js (capture), stream.js (the socket, its resumes and the latency clock),
 // captions.js (rendering), upload.js + subtitles.js (the file panel).
 
 import { apiKey, listModels } from './api.js';
-import { Transcript } from './captions.js';
+import { Transcript, clock } from './captions.js';
 import { Messages } from './messages.js';
 import { Microphone, TARGET_RATE } from './mic.js';
 import { Settings } from './settings.js';
@@ -27,14 +27,16 @@ const messages = new Messages($('messages'), () => start());
 const settings = new Settings(messages);
 const transcript = new Transcript($('transcript'));
 const latencies = [];
-let live = null; // the running stream: {mic, stream, stopping, timer}
+let live = null; // the running stream: {mic, stream, stopping, timer, countdown}
 
 // -- what the controls show ---------------------------------------------------
 const LABELS = {
   idle: 'idle',
   starting: 'starting microphone…',
   connecting: 'connecting…',
+  waiting: 'server busy, waiting…',
   live: 'live',
+  reconnecting: 'reconnecting…',
   finishing: 'finishing…',
 };
 
@@ -79,22 +81,24 @@ function clearTranscript() {
 // -- a stream's life: start -> connect -> received... -> stop -> closed --------
 function start() {
   if (live) return;
-  messages.forget('refused', 'dropped', 'closed', 'microphone', 'options');
-  const session = { stopping: false, timer: null };
+  messages.forget('refused', 'dropped', 'closed', 'microphone', 'options', 'reconnected', 'gap');
+  const session = { stopping: false, timer: null, countdown: null };
   live = session;
   setState('starting');
   transcript.newSession();
   session.stream = new CaptionStream(
     settings.chosen(),
     {
-      onOpen: () => live === session && !session.stopping && setState('live'),
+      onOpen: (opening) => live === session && connected(session, opening),
       onEvent: (event, latency) => live === session && received(event, latency),
+      onRetry: (retry) => live === session && retrying(session, retry),
       onClose: (close) => closed(session, close),
     },
     TARGET_RATE,
   );
   session.mic = new Microphone({
-    onChunk: (chunk) => session.stream.sendAudio(chunk), // queued until the socket opens
+    // Kept by the stream until the server has finalised it; sent while a socket is open.
+    onChunk: (chunk) => session.stream.sendAudio(chunk),
     onLevel: showLevel,
     onEnded: () => {
       messages.notify('error', 'microphone', 'The microphone stopped (disconnected?); what was said is being finalised.');
@@ -125,11 +129,46 @@ function connect(session) {
   }
 }
 
+// A socket opened: the first one, or one that resumes the stream after a drop.
+function connected(session, { resumed, lostS }) {
+  clearInterval(session.countdown);
+  messages.forget('busy', 'reconnecting');
+  if (lostS > 0) {
+    messages.notify('info', 'gap', `${lostS.toFixed(1)} s of audio before this was more than the page keeps; captions for it may be missing.`);
+  }
+  if (resumed) messages.notify('info', 'reconnected', 'Reconnected: the captions continue where they stopped.');
+  if (!session.stopping) setState('live');
+}
+
+// The stream tries again in `seconds`: the server was busy, or the connection dropped.
+function retrying(session, { busy, seconds, resuming, attempt, why }) {
+  clearInterval(session.countdown);
+  if (session.stopping) return;
+  setState(resuming ? 'reconnecting' : 'waiting');
+  messages.forget('reconnected');
+  if (resuming) {
+    transcript.dropPartials(); // their audio is sent again
+    const text = `Reconnecting (try ${attempt}): ${why}; what you say meanwhile is kept and sent.`;
+    if (!messages.update('reconnecting', text)) messages.notify('info', 'reconnecting', text);
+  }
+  if (busy) {
+    const until = performance.now() + seconds * 1000;
+    const text = () => `The server is busy; retrying in ${Math.max(0, Math.ceil((until - performance.now()) / 1000))} s.`;
+    messages.notify('info', 'busy', text());
+    session.countdown = setInterval(() => messages.update('busy', text()), 250);
+  } else {
+    messages.forget('busy');
+  }
+}
+
 function received(event, latency) {
   switch (event.type) {
-    case 'session.created':
-      ui.session.textContent = `session ${event.session_id} · model ${event.session.model} · gateway ${event.version}`;
+    case 'session.created': {
+      const offset = event.session.time_offset;
+      const resumed = offset > 0 ? ` · resumed at ${clock(offset)}` : '';
+      ui.session.textContent = `session ${event.session_id} · model ${event.session.model} · gateway ${event.version}${resumed}`;
       break;
+    }
     case 'transcript.partial':
       transcript.partial(event);
       break;
@@ -138,6 +177,7 @@ function received(event, latency) {
       recordLatency(latency);
       break;
     case 'error': {
+      if (event.code === 'server_shutdown' && !live.stopping) break; // resumed: see retrying()
       const closing = event.fatal ? ' The stream is closing.' : '';
       messages.notify('error', event.code, `Server error (${event.code}): ${event.message}${closing}`);
       break;
@@ -159,13 +199,22 @@ async function stop() {
   session.timer = setTimeout(() => session.stream.close(), 30000);
 }
 
-async function closed(session, { code, reason, opened, closedCleanly }) {
+async function closed(session, { code, reason, opened, closedCleanly, gaveUp, tries, abandoned, busy }) {
   clearTimeout(session.timer);
+  clearInterval(session.countdown);
   if (live === session) live = null;
+  messages.forget('busy', 'reconnecting');
+  transcript.dropPartials();
   await session.mic.stop();
   setState('idle');
   const why = reason ? `: ${reason}` : '';
-  if (!opened) {
+  if (abandoned) {
+    if (opened) messages.notify('info', 'closed', 'Stopped while reconnecting: what was said since the last caption was not transcribed.');
+  } else if (gaveUp) {
+    messages.notify('error', 'dropped', `The connection dropped and could not be restored (${tries} tries${why}).`, { retry: true });
+  } else if (busy) {
+    messages.notify('error', 'refused', 'Connection refused: the server is still at capacity; retry later.', { retry: true });
+  } else if (!opened) {
     if (!session.stopping) messages.notify('error', 'refused', await explainRefusal(), { retry: true });
   } else if (code === 1000 && closedCleanly) {
     if (!session.stopping) messages.notify('info', 'closed', 'The server ended the stream.');
@@ -178,12 +227,13 @@ async function closed(session, { code, reason, opened, closedCleanly }) {
   }
 }
 
-// A browser sees a refused upgrade (401 or 503) only as a failed connection; the HTTP
-// API, which checks the same key, tells the two apart.
+// A browser sees a refused upgrade (401, 403 or 503) only as a failed connection; the
+// stream has asked /readyz whether the server is busy, and the HTTP API, which checks
+// the same key, tells whether the key is the reason.
 async function explainRefusal() {
   try {
     await listModels();
-    return 'Connection refused: the API key is fine, so the server is probably at capacity; retry shortly.';
+    return 'Connection refused, though the API key is fine and the server has room: it may not allow pages from this origin, or be at its connection limit; retry shortly.';
   } catch (error) {
     if (error.status === 401) {
       settings.askForKey();

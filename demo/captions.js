@@ -61,6 +61,13 @@ export class Transcript {
     this.partials.clear();
   }
 
+  // The partials shown so far will get no final (their connection dropped): a resumed
+  // stream transcribes that audio again, under the same segment ids.
+  dropPartials() {
+    for (const { item } of this.partials.values()) item.remove();
+    this.partials.clear();
+  }
+
   partial(event) {
     const following = this.atBottom();
     let entry = this.partials.get(event.segment_id);

@@ -15,7 +15,10 @@ export class Messages {
     const item = document.createElement('li');
     item.dataset.kind = kind;
     item.dataset.code = code;
-    item.textContent = text;
+    const words = document.createElement('span');
+    words.className = 'words';
+    words.textContent = text;
+    item.append(words);
     if (retry) {
       const button = document.createElement('button');
       button.type = 'button';
@@ -26,6 +29,13 @@ export class Messages {
     }
     this.list.append(item);
     while (this.list.children.length > KEEP) this.list.firstElementChild.remove();
+  }
+
+  // A new text for the message with this code, in place (a countdown); false if none is shown.
+  update(code, text) {
+    const words = this.list.querySelector(`li[data-code="${CSS.escape(code)}"] .words`);
+    if (words && words.textContent !== text) words.textContent = text; // a live region: no needless announcements
+    return !!words;
   }
 
   forget(...codes) {

@@ -25,6 +25,7 @@ import srt
 from gateway.textnorm import wer
 
 from .conftest import ARTIFACTS, CLIPS, load_clip
+from .proxy import CuttableProxy
 
 pytestmark = pytest.mark.browser
 
@@ -118,6 +119,14 @@ def console(driver) -> str:
         return "\n".join(f"{e['level']}: {e['message']}" for e in driver.get_log("browser")) or "(empty)"
     except Exception as exc:  # the log is a help, not a requirement
         return f"(no console log: {exc})"
+
+
+def script_errors(driver) -> list[str]:
+    """The page's console errors since the last look, less the network failures the browser
+    itself reports (a refused or reset connection is what some tests are about)."""
+    network = ("net::", "WebSocket connection to", "Failed to load resource")
+    return [e["message"] for e in driver.get_log("browser")
+            if e["level"] == "SEVERE" and not any(n in e["message"] for n in network)]
 
 
 def wait_for(driver, condition, timeout: float, what: str):
@@ -220,6 +229,7 @@ LIVE_VIEW = """(() => {
 })()"""
 
 FINALS = """[...document.querySelectorAll('#transcript .final')].map(li => ({
+    id: +li.dataset.segmentId,
     text: li.querySelector('.text').textContent,
     start: +li.dataset.start,
     end: +li.dataset.end,
@@ -227,6 +237,18 @@ FINALS = """[...document.querySelectorAll('#transcript .final')].map(li => ({
     latency: li.dataset.latencyMs === undefined ? null : +li.dataset.latencyMs,
     title: li.querySelector('.word') && li.querySelector('.word').title,
 }))"""
+
+
+# What the page went through: every state it showed and every message it added, in order.
+WATCH = """(() => {
+    const state = document.getElementById('state');
+    window.seen = {states: [], messages: []};
+    new MutationObserver(() => seen.states.push(state.dataset.state))
+        .observe(state, {attributes: true, attributeFilter: ['data-state']});
+    new MutationObserver((records) => records.forEach((r) => r.addedNodes.forEach((n) =>
+        seen.messages.push({code: n.dataset.code, kind: n.dataset.kind, text: n.textContent}))))
+        .observe(document.getElementById('messages'), {childList: true});
+})()"""
 
 
 def caption_fake_mic(driver, plays_for: float) -> dict:
@@ -333,19 +355,93 @@ def test_wrong_api_key_is_refused_with_a_clear_message(make_server, browser):
     assert not message(driver, "refused")
 
 
-def test_full_server_is_refused_with_a_clear_message(make_server, browser):
+def test_a_full_server_is_waited_for_and_the_stream_starts_by_itself(make_server, browser):
+    """The refused upgrade (503) looks like any failed connection to the page; /readyz tells
+    it the server is busy and for how long, so it counts down and tries again."""
     from websockets.sync.client import connect
 
     driver = browser
     gateway = make_server(max_streams=1)
     open_demo(driver, gateway.http)
     wait_for(driver, lambda d: "tiny.en" in model_options(d), 10, "the model list")
-    with connect(gateway.ws + "/v0/audio/stream") as occupant:
+    script_errors(driver)  # what came before
+    occupant = connect(gateway.ws + "/v0/audio/stream")
+    try:
         assert json.loads(occupant.recv(timeout=10))["type"] == "session.created"
         driver.find_element("id", "start").click()
-        refused = wait_for(driver, lambda d: message(d, "refused"), 15, "the refused message")
-    assert "capacity" in refused["text"] and refused["retry"], refused
-    assert page(driver, "document.getElementById('state').dataset.state") == "idle"
+        busy = wait_for(driver, lambda d: message(d, "busy"), 15, "the busy message")
+        counted = re.search(r"The server is busy; retrying in (\d+) s", busy["text"])
+        assert counted and 1 <= int(counted[1]) <= 10 and busy["kind"] == "info", busy
+        assert page(driver, "document.getElementById('state').dataset.state") == "waiting"
+        if int(counted[1]) > 1:  # the countdown ticks
+            wait_for(driver, lambda d: (message(d, "busy") or busy)["text"] != busy["text"], 3, "the countdown")
+    finally:
+        occupant.close()  # the slot frees up
+
+    live = "document.getElementById('state').dataset.state === 'live'"
+    wait_for(driver, lambda d: page(d, live) and not message(d, "busy"), 15, "the stream to start by itself")
+    wait_for(driver, lambda d: page(d, "document.getElementById('session-info').textContent.startsWith('session ')"),
+             10, "session.created")
+    driver.find_element("id", "stop").click()
+    wait_for(driver, lambda d: page(d, "document.getElementById('state').dataset.state") == "idle", 30, "the stream to close")
+    assert not message(driver, "refused") and not message(driver, "dropped")
+    assert not script_errors(driver)
+
+
+def test_a_dropped_connection_is_resumed_without_gap_or_duplicate(server, browser, fake_mic, offline_text):
+    """Every connection is reset after the first final; the page reconnects, replays the
+    audio since that final, and the transcript goes on as if nothing had happened."""
+    driver = browser
+    session_info = "document.getElementById('session-info').textContent"
+    with CuttableProxy(server.port) as proxy:
+        open_demo(driver, proxy.http)  # the page's origin and its stream go through the proxy
+        script_errors(driver)
+        page(driver, WATCH)
+        driver.find_element("id", "start").click()
+        started = time.monotonic()
+        shown_finals = "document.querySelectorAll('#transcript .final').length"
+        wait_for(driver, lambda d: page(d, shown_finals) >= 1, 20, "the first final")
+        assert page(driver, shown_finals) == 1
+        first_session = page(driver, session_info).split(" · ")[0]
+        assert proxy.cut() >= 1
+        wait_for(driver, lambda d: "reconnecting" in page(d, "seen.states"), 5, "the page to notice the drop")
+        wait_for(driver, lambda d: page(d, "seen.states").count("live") >= 2, 15, "the page to reconnect")
+        wait_for(driver, lambda d: page(d, session_info).split(" · ")[0] not in ("", first_session), 10,
+                 "a new session through the proxy")
+        while time.monotonic() - started < fake_mic[1] + 0.5:  # the rest of the speech, live
+            time.sleep(0.2)
+        driver.find_element("id", "stop").click()
+        wait_for(driver, lambda d: page(d, "document.getElementById('state').dataset.state") == "idle", 30, "the stream to close")
+        seen, finals, resumed_at = page(driver, "seen"), page(driver, FINALS), page(driver, session_info)
+        shown = page(driver, "[...document.querySelectorAll('#messages li')].map(li => li.dataset.kind + ' ' + li.dataset.code)")
+        errors, partials = script_errors(driver), page(driver, "document.querySelectorAll('#transcript .partial').length")
+        # Away from the proxy before it goes: its connections end with no task left behind.
+        driver.get("about:blank")
+        proxy.cut()
+        time.sleep(0.2)
+
+    (ARTIFACTS / "browser-resume.json").write_text(json.dumps({"seen": seen, "finals": finals}, indent=1))
+    states = seen["states"]
+    assert states.index("reconnecting") < len(states) - 1 - states[::-1].index("live"), states
+    reconnecting = [m for m in seen["messages"] if m["code"] == "reconnecting"]
+    assert reconnecting and "Reconnecting" in reconnecting[0]["text"], seen["messages"]
+    assert any(m["code"] == "reconnected" for m in seen["messages"]), seen["messages"]
+    assert shown == ["info reconnected"], shown  # the reconnecting message went, and no error came
+    assert re.search(r"resumed at 0:0\d\.\d", resumed_at), resumed_at  # in the pause after the first sentence
+    assert not errors, errors
+
+    # One transcript: ids 0, 1, … without a repeat, times in order without overlap, no text twice.
+    assert [f["id"] for f in finals] == list(range(len(finals))), finals
+    assert all(f["start"] <= f["end"] for f in finals), finals
+    assert all(a["end"] <= b["start"] for a, b in zip(finals, finals[1:])), finals
+    texts = [f["text"].strip().lower() for f in finals]
+    assert len(set(texts)) == len(texts), texts
+    assert not partials, "a partial left behind"
+    transcript = " ".join(f["text"] for f in finals)
+    reference = " ".join(CLIPS[c].text for c in SPOKEN)
+    offline = " ".join(offline_text(c) for c in SPOKEN)
+    assert wer(reference, transcript) <= wer(reference, offline) + WER_MARGIN, (transcript, offline)
+    assert finals[-1]["end"] > LEAD_S + CLIPS[SPOKEN[0]].duration + GAP_S, finals  # the second sentence, at its time
 
 
 def test_the_sessions_view_follows_a_phone_call_live(server, browser):
