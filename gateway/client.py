@@ -159,13 +159,24 @@ class _Resume:
     sample_rate: int
     recent: deque[str] = field(default_factory=lambda: deque(maxlen=16))
 
-    def final(self, event: dict[str, Any]) -> int:
-        """Take a final in; returns the position its ``ended_at`` acknowledges."""
-        self.next_id = event["segment"]["id"] + 1
-        text = event["segment"]["text"].strip()
+    def final(self, event: dict[str, Any], cut: bool = False) -> int:
+        """Take a final in; returns the position it acknowledges: its ``ended_at``.
+
+        ``cut``: a server shutting down finalised the utterance mid-speech.
+        Its words end before ``ended_at``, and what was said after them
+        (a word the cut split) is not in the text: only the audio up to the
+        last word is acknowledged, so the next server hears the rest.
+        """
+        segment = event["segment"]
+        self.next_id = segment["id"] + 1
+        text = segment["text"].strip()
         if text:
             self.recent.append(text)
-        return round((event.get("ended_at", event["segment"]["end"]) - self.base_offset) * self.sample_rate)
+        until = event.get("ended_at", segment["end"])
+        if cut and event.get("end_reason") == "flush":
+            words = segment.get("words") or []
+            until = min(until, words[-1]["end"] if words else segment["start"])
+        return round((until - self.base_offset) * self.sample_rate)
 
     def prompt(self) -> str | None:
         text = " ".join(self.recent)
@@ -253,7 +264,7 @@ async def stream_audio(
                 if kind == "session.created":
                     heard.opened = True
                 elif kind == "transcript.final":
-                    buffer.acknowledge(resume.final(event))
+                    buffer.acknowledge(resume.final(event, cut=heard.shutting_down))
                 elif kind == "session.closed":
                     heard.closed = True
                 elif kind == "error" and event.get("code") == "server_shutdown":

@@ -21,6 +21,7 @@ class CuttableProxy:
         self.connections = 0  # accepted so far
         self._writers: set[asyncio.StreamWriter] = set()
         self._loop = asyncio.new_event_loop()
+        self._server: asyncio.Server
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -31,6 +32,9 @@ class CuttableProxy:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        # Connections still carried are reset and their tasks finished before
+        # the loop stops: no task is left pending for the garbage collector.
+        asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
 
@@ -49,14 +53,22 @@ class CuttableProxy:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(asyncio.start_server(self._carry, "127.0.0.1", 0))
-        self.port = server.sockets[0].getsockname()[1]
+        self._server = self._loop.run_until_complete(asyncio.start_server(self._carry, "127.0.0.1", 0))
+        self.port = self._server.sockets[0].getsockname()[1]
         self._ready.set()
         try:
             self._loop.run_forever()
         finally:
-            server.close()
             self._loop.close()
+
+    async def _close(self) -> None:
+        self._server.close()
+        await self._cut()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._server.wait_closed()
 
     async def _cut(self) -> int:
         writers = list(self._writers)

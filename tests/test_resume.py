@@ -178,3 +178,19 @@ def test_a_server_that_stays_away_is_given_up_on(server, speech):
     assert tries == [1, 2, 3]
     assert result.failure is not None and result.closed is None
     assert result.finals  # what was final before the drop is kept
+
+
+def test_a_final_cut_by_a_shutdown_acknowledges_only_up_to_its_last_word():
+    """A draining server finalises the utterance in progress where it stands: the words
+    it could not finish are after the last word's end, so that audio is sent again."""
+    cut = {
+        "segment": {"id": 3, "start": 1.0, "end": 3.4, "text": " He began a confused complaint against the wizard,",
+                    "words": [{"word": " wizard,", "start": 3.0, "end": 3.4, "probability": 0.9}]},
+        "ended_at": 4.0, "end_reason": "flush",
+    }
+    assert _Resume(0.0, 0, 16000).final(cut, cut=True) == round(3.4 * 16000)
+    assert _Resume(0.0, 0, 16000).final(cut) == 4.0 * 16000  # a flush the client asked for: all of it
+    ended = dict(cut, end_reason="endpoint")  # finished before the shutdown: its pause is done with
+    assert _Resume(0.0, 0, 16000).final(ended, cut=True) == 4.0 * 16000
+    empty = dict(cut, segment=dict(cut["segment"], text="", words=[]))  # nothing made out: all of it again
+    assert _Resume(0.0, 0, 16000).final(empty, cut=True) == 1.0 * 16000
