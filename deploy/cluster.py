@@ -162,8 +162,9 @@ class Cluster:
             )
         self.wait_until(lambda: list(self.states().values()) == ["UP"] * self.replicas, timeout=30, what="every replica UP")
 
-    def states(self) -> dict[str, str]:
-        """Each replica's state as the balancer sees it (UP, DOWN, ...), from its stats socket."""
+    def stats(self) -> dict[str, dict[str, str]]:
+        """The balancer's counters for the gateways backend, by row (replica1.., BACKEND),
+        from its stats socket ("show stat"): status, scur, wretr, wredis, ..."""
         assert self.workdir is not None
         try:
             with socket.socket(socket.AF_UNIX) as sock:
@@ -182,9 +183,13 @@ class Cluster:
         found = {}
         for row in rows[1:]:
             cells = dict(zip(header, row.split(","), strict=False))
-            if cells.get("pxname") == "gateways" and cells.get("svname", "").startswith("replica"):
-                found[cells["svname"]] = cells["status"].split()[0]
+            if cells.get("pxname") == "gateways":
+                found[cells["svname"]] = cells
         return found
+
+    def states(self) -> dict[str, str]:
+        """Each replica's state as the balancer sees it (UP, DOWN, ...)."""
+        return {name: row["status"].split()[0] for name, row in self.stats().items() if name.startswith("replica")}
 
     def wait_until(self, condition, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout

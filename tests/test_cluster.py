@@ -103,7 +103,7 @@ def test_streams_spread_and_a_full_replica_sends_them_to_the_other(cluster_of):
 
     async def one(i: int):
         nonlocal opened
-        await asyncio.sleep(0.4 * i)
+        await asyncio.sleep(0.05 * i)  # faster than the checks: a full replica must refuse, and be retried past
 
         def seen(event: dict, arrival: float) -> None:
             nonlocal opened
@@ -111,8 +111,11 @@ def test_streams_spread_and_a_full_replica_sends_them_to_the_other(cluster_of):
 
         return await stream_audio(stream_url(cluster.ws, session_id=f"s{i}"), samples, speed=1.5, on_event=seen)
 
-    async def fifth() -> None:
+    async def fifth(results: asyncio.Future) -> None:
+        deadline = time.monotonic() + 30
         while opened < 4:
+            if results.done() or time.monotonic() > deadline:
+                return  # a stream failed to open: the checks below say which
             await asyncio.sleep(0.05)
         try:
             async with websockets.connect(stream_url(cluster.ws)):
@@ -123,7 +126,7 @@ def test_streams_spread_and_a_full_replica_sends_them_to_the_other(cluster_of):
 
     async def run():
         results = asyncio.gather(*(one(i) for i in range(4)))
-        await fifth()
+        await fifth(results)
         where = await asyncio.to_thread(streams_on, cluster)
         return await results, where
 
@@ -133,8 +136,10 @@ def test_streams_spread_and_a_full_replica_sends_them_to_the_other(cluster_of):
     for result in results:
         assert result.close_code == 1000 and result.failure is None
         assert wer(clip.text, result.text) <= 0.25, result.text
-    log = cluster.balancer_log()
-    assert "replica1" in log and "replica2" in log
+    # The streams came faster than the health checks: a full replica refused
+    # at least one upgrade, and the balancer retried it on the other.
+    backend = cluster.stats()["BACKEND"]
+    assert int(backend["wretr"]) + int(backend["wredis"]) >= 1, backend
 
 
 def test_sigterm_drains_a_replica_and_new_streams_go_to_the_other(cluster_of, speech):
