@@ -114,6 +114,7 @@ class ReplayBuffer:
         self.start = 0  # position of the first sample held
         self.held = 0
         self.dropped = 0
+        self.acknowledged = 0  # the furthest position a final acknowledged
         self._chunks: deque[np.ndarray] = deque()
 
     @property
@@ -130,8 +131,16 @@ class ReplayBuffer:
 
     def acknowledge(self, position: int) -> None:
         """The audio before ``position`` is final: no longer needed."""
+        self.acknowledged = max(self.acknowledged, position)
         if position > self.start:
             self._let_go(min(position, self.end) - self.start)
+
+    def lost(self) -> int:
+        """Samples after the last acknowledged one that are no longer held: a
+        resume from here leaves them out. Counted once: the resume point moves on."""
+        missing = max(0, self.start - self.acknowledged)
+        self.acknowledged = max(self.acknowledged, self.start)
+        return missing
 
     def samples(self) -> np.ndarray:
         return np.concatenate(list(self._chunks)) if self._chunks else np.zeros(0, np.float32)
@@ -235,6 +244,7 @@ async def stream_audio(
     while True:
         target = url
         if result.resumes or attempts:
+            result.gap_s += buffer.lost() / sample_rate
             target = resumed_url(url, resume.base_offset + buffer.start / sample_rate, resume.next_id, resume.prompt())
         try:
             ws = await _connect(target, headers, busy_retries)
@@ -296,7 +306,6 @@ async def stream_audio(
                 receiver.cancel()
                 await asyncio.gather(receiver, return_exceptions=True)
             result.close_code = ws.close_code
-        result.gap_s = buffer.dropped / sample_rate
         # A server shutting down finalised what it had heard: the rest goes
         # on elsewhere. A stream the server closed for a reason of its own
         # (time limits, refused options) ends here.

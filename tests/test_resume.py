@@ -14,11 +14,9 @@ import pytest
 from gateway.client import RESUME_PROMPT_CHARS, ReplayBuffer, _Resume, resumed_url, stream_audio, stream_url
 from gateway.textnorm import wer
 
-from .conftest import spoken
+from .conftest import CONVERSATION, check_continuous, spoken
 from .proxy import CuttableProxy
 
-ORDER = ["leopard-en", "ds-ldc93s1", "lhotse-libri-2412-153948-0000", "ds-arctic-a0024", "fw-stereo-left"]
-GAPS = [1.2, 1.0, 1.5, 1.0, 1.0]
 # A resumed stream may be this much worse than the same audio streamed
 # without a drop: the cut utterance is decoded again from its start, on a
 # new session whose prompt is the recent text rather than the whole of it.
@@ -57,6 +55,8 @@ def test_replay_buffer_is_bounded_and_counts_what_it_let_go():
     assert buffer.samples().tolist() == list(range(15, 45))
     buffer.acknowledge(5)  # acknowledges audio already let go: nothing more
     assert (buffer.start, buffer.dropped) == (15, 15)
+    assert buffer.lost() == 10  # 5..15 was neither final nor held: a resume leaves it out
+    assert buffer.lost() == 0  # and says so once
 
 
 def test_resumed_url_sets_the_resume_point_and_keeps_the_callers_options():
@@ -88,17 +88,7 @@ def test_resume_point_follows_the_finals():
 
 @pytest.fixture(scope="module")
 def speech():
-    return spoken(ORDER, GAPS)
-
-
-def check_continuous(finals: list[dict]) -> None:
-    ids = [f["segment"]["id"] for f in finals]
-    assert ids == list(range(len(finals))), ids
-    for before, after in zip(finals, finals[1:]):
-        assert after["segment"]["start"] >= before["segment"]["end"] - 0.05, (before["segment"], after["segment"])
-        assert after["ended_at"] >= before["ended_at"]
-    texts = [f["segment"]["text"].strip() for f in finals if f["segment"]["text"].strip()]
-    assert len(texts) == len(set(texts)), texts
+    return spoken(*CONVERSATION)
 
 
 def cut_after_finals(proxy: CuttableProxy, count: int, cuts: list[float]):
