@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import threading
 import time
+import wave
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -198,3 +200,33 @@ def spoken(order: list[str], gaps: list[float], lead_s: float = 0.5) -> tuple[np
     for clip_id, gap in zip(order, gaps, strict=True):
         pieces += [load_clip(clip_id), np.zeros(int(gap * 16000), np.float32)]
     return np.concatenate(pieces), " ".join(CLIPS[c].text or "" for c in order)
+
+
+# Five clips said one after another with pauses: a stream long enough to lose a
+# connection in the middle of (tests/test_resume.py, tests/test_cluster.py).
+CONVERSATION = (["leopard-en", "ds-ldc93s1", "lhotse-libri-2412-153948-0000", "ds-arctic-a0024", "fw-stereo-left"],
+                [1.2, 1.0, 1.5, 1.0, 1.0])
+
+
+def wav_bytes(samples: np.ndarray) -> bytes:
+    """16 kHz mono 16-bit PCM WAV of float samples in [-1, 1]."""
+    pcm = (np.clip(samples, -1, 1) * 32767).round().astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(pcm.tobytes())
+    return buf.getvalue()
+
+
+def check_continuous(finals: list[dict]) -> None:
+    """A transcript that went on across connections: ids 0, 1, 2, ... with no gap or
+    repeat, times that never go back, and no final's text twice."""
+    ids = [f["segment"]["id"] for f in finals]
+    assert ids == list(range(len(finals))), ids
+    for before, after in zip(finals, finals[1:]):
+        assert after["segment"]["start"] >= before["segment"]["end"] - 0.05, (before["segment"], after["segment"])
+        assert after["ended_at"] >= before["ended_at"]
+    texts = [f["segment"]["text"].strip() for f in finals if f["segment"]["text"].strip()]
+    assert len(texts) == len(set(texts)), texts

@@ -21,7 +21,7 @@ import pytest
 
 from gateway.textnorm import wer
 
-from .conftest import CLIPS, load_clip, speech_bounds, two_speakers
+from .conftest import CLIPS, load_clip, speech_bounds, two_speakers, wav_bytes
 
 SR = 16000
 FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
@@ -37,18 +37,6 @@ TOL = 0.02  # seconds: timestamps are rounded to milliseconds on the wire
 
 
 # -- helpers -----------------------------------------------------------------
-def wav_bytes(samples: np.ndarray) -> bytes:
-    """16 kHz mono 16-bit PCM WAV of float samples in [-1, 1]."""
-    pcm = (np.clip(samples, -1, 1) * 32767).round().astype("<i2")
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(SR)
-        w.writeframes(pcm.tobytes())
-    return buf.getvalue()
-
-
 def load_wav(data: bytes) -> np.ndarray:
     """Float samples of a 16-bit mono WAV (the inverse of ``wav_bytes``)."""
     with wave.open(io.BytesIO(data)) as w:

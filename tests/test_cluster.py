@@ -17,10 +17,8 @@ import subprocess
 import sys
 import threading
 import time
-import wave
 from pathlib import Path
 
-import numpy as np
 import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
@@ -29,10 +27,8 @@ from deploy.cluster import Cluster, balancer_config, get_json
 from gateway.client import stream_audio, stream_url
 from gateway.textnorm import wer
 
-from .conftest import CLIPS, load_clip, spoken
+from .conftest import CLIPS, CONVERSATION, check_continuous, load_clip, spoken, wav_bytes
 
-ORDER = ["leopard-en", "ds-ldc93s1", "lhotse-libri-2412-153948-0000", "ds-arctic-a0024", "fw-stereo-left"]
-GAPS = [1.2, 1.0, 1.5, 1.0, 1.0]
 WER_MARGIN = 0.05  # as in tests/test_resume.py: a resumed stream against the same audio streamed whole
 # Two replicas share this machine's cores with the test: one decode each, no load-based
 # refusals (the cap is what these tests are about).
@@ -64,20 +60,11 @@ def cluster_of():
 
 @pytest.fixture(scope="module")
 def speech():
-    return spoken(ORDER, GAPS)
+    return spoken(*CONVERSATION)
 
 
 def streams_on(cluster: Cluster) -> list[int]:
     return [replica.health()["streams"] if replica.alive() else 0 for replica in cluster.members]
-
-
-def check_continuous(finals: list[dict]) -> None:
-    ids = [f["segment"]["id"] for f in finals]
-    assert ids == list(range(len(finals))), ids
-    for before, after in zip(finals, finals[1:]):
-        assert after["segment"]["start"] >= before["segment"]["end"] - 0.05, (before["segment"], after["segment"])
-    texts = [f["segment"]["text"].strip() for f in finals if f["segment"]["text"].strip()]
-    assert len(texts) == len(set(texts)), texts
 
 
 def test_the_template_gets_the_replicas_and_nothing_else_changes():
@@ -190,21 +177,13 @@ def test_sigterm_drains_a_replica_and_new_streams_go_to_the_other(cluster_of, sp
     assert wer(reference, result.text) <= 0.25, result.text
 
 
-def _wav(path: Path, samples: np.ndarray) -> Path:
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(16000)
-        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
-    return path
-
-
 def test_sigkill_mid_utterance_the_cli_resumes_on_the_other_replica(cluster_of, speech, tmp_path):
     cluster = cluster_of()
     samples, reference = speech
     plain = asyncio.run(stream_audio(stream_url(cluster.ws), samples, speed=3.0))
     assert plain.failure is None
-    audio = _wav(tmp_path / "speech.wav", samples)
+    audio = tmp_path / "speech.wav"
+    audio.write_bytes(wav_bytes(samples))
 
     cli = subprocess.Popen(
         [sys.executable, "-m", "gateway", "stream", str(audio), "--url", cluster.ws, "--speed", "2", "--json"],
