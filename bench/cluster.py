@@ -31,7 +31,7 @@ from pathlib import Path
 from deploy.cluster import Cluster
 
 from .corpus import load_corpus
-from .streaming import LATENCY_BOUND_S, RESULTS, capacity_playlists, measure, run_streams, shown
+from .streaming import RESULTS, capacity_playlists, climb, measure, run_streams, shown
 
 SPLIT = {1: ["--workers", "2", "--cpu-threads", "2"], 2: ["--workers", "1", "--cpu-threads", "1"]}
 
@@ -56,33 +56,28 @@ def streams_taken(cluster: Cluster) -> list[int]:
 
 def topology(replicas: int, clips, args) -> dict:
     cluster = Cluster(replicas=replicas, serve_args=["--model", args.model, "--demo", "false", "--log-level", "warning", *SPLIT[replicas]])
-    steps, best, failures = [], 0, 0
     with cluster:
         assert cluster.balancer is not None
+        balancer = cluster.balancer.pid
         pids = [r.process.pid for r in cluster.members]
-        for n in args.steps:
+
+        def step(n: int) -> dict:
             print(f"[{replicas} replica(s)] {n} streams", flush=True)
-            before = [cpu_seconds(pid) for pid in pids], cpu_seconds(cluster.balancer.pid), streams_taken(cluster)
+            before = [cpu_seconds(pid) for pid in pids], cpu_seconds(balancer), streams_taken(cluster)
             runs = asyncio.run(run_streams(cluster.ws, capacity_playlists(clips, n, args.step_seconds, rotation=n), {}))
             stats = measure(runs)
             replica_cpu = sum(cpu_seconds(pid) for pid in pids) - sum(before[0])
             stats["cpu_s_per_audio_s"] = round(replica_cpu / stats["audio_s"], 4) if stats["audio_s"] else None
             stats["balancer_cpu_s_per_audio_s"] = (
-                round((cpu_seconds(cluster.balancer.pid) - before[1]) / stats["audio_s"], 5) if stats["audio_s"] else None
+                round((cpu_seconds(balancer) - before[1]) / stats["audio_s"], 5) if stats["audio_s"] else None
             )
             stats["per_replica"] = [after - b for after, b in zip(streams_taken(cluster), before[2])]
-            ok = (stats["final_latency_p95"] or 0) <= LATENCY_BOUND_S and stats["streams_behind"] == 0 and stats["streams_refused"] == 0
-            stats["within_bound"] = ok
-            steps.append(stats)
             print(f"    p50 {shown(stats['final_latency_p50'], ' s')}, p95 {shown(stats['final_latency_p95'], ' s')}, "
                   f"behind {stats['streams_behind']}, refused {stats['streams_refused']}, per replica {stats['per_replica']}, "
                   f"cpu/audio {stats['cpu_s_per_audio_s']} (+ balancer {stats['balancer_cpu_s_per_audio_s']})", flush=True)
-            if ok:
-                best, failures = n, 0
-            else:
-                failures += 1
-                if failures >= 2:
-                    break
+            return stats
+
+        steps, best = climb(args.steps, step)
     return {"replicas": replicas, "serve_args": SPLIT[replicas], "steps": steps, "max_realtime_streams": best}
 
 

@@ -37,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -216,6 +217,28 @@ def offline_wer(model: str, clips: list[Clip], threads: int) -> dict:
     return {"wer": errors / words, "words": words, "seconds": round(time.perf_counter() - started, 1)}
 
 
+def within_bound(stats: dict) -> bool:
+    """A capacity step holds: finals in time (p95), no stream behind, none refused."""
+    return (stats["final_latency_p95"] or 0) <= LATENCY_BOUND_S and stats["streams_behind"] == 0 and stats["streams_refused"] == 0
+
+
+def climb(counts: list[int], step: Callable[[int], dict]) -> tuple[list[dict], int]:
+    """Run ``step(n)`` for growing stream counts until two in a row fail the
+    bound; the steps (each marked ``within_bound``) and the largest n that held."""
+    steps, best, failures = [], 0, 0
+    for n in counts:
+        stats = step(n)
+        stats["within_bound"] = within_bound(stats)
+        steps.append(stats)
+        if stats["within_bound"]:
+            best, failures = n, 0
+        else:
+            failures += 1
+            if failures >= 2:
+                break
+    return steps, best
+
+
 def capacity_playlists(clips: list[Clip], streams: int, seconds: float, rotation: int) -> list[Playlist]:
     out = []
     for i in range(streams):
@@ -248,29 +271,19 @@ def bench_model(model: str, clips: list[Clip], args) -> dict:
             print(f"[{model}] accuracy: corpus over {args.accuracy_streams} real-time streams", flush=True)
             report["accuracy"] = phase(server, [playlist(part) for part in split_evenly(clips, args.accuracy_streams)], args.options)
         if "capacity" in args.phases:
-            steps, best, failures = [], 0, 0
-            for n in args.capacity_steps:
+
+            def capacity_step(n: int) -> dict:
                 print(f"[{model}] capacity: {n} streams", flush=True)
                 stats = phase(server, capacity_playlists(clips, n, args.step_seconds, rotation=n), args.options)
-                ok = (
-                    (stats["final_latency_p95"] or 0) <= LATENCY_BOUND_S
-                    and stats["streams_behind"] == 0
-                    and stats["streams_refused"] == 0
-                )
-                stats["within_bound"] = ok
-                steps.append(stats)
                 print(
                     f"    p50 {shown(stats['final_latency_p50'], ' s')}, p95 {shown(stats['final_latency_p95'], ' s')}, "
                     f"behind {stats['streams_behind']}, refused {stats['streams_refused']}, "
                     f"cpu/audio {stats['cpu_s_per_audio_s']}",
                     flush=True,
                 )
-                if ok:
-                    best, failures = n, 0
-                else:
-                    failures += 1
-                    if failures >= 2:
-                        break
+                return stats
+
+            steps, best = climb(args.capacity_steps, capacity_step)
             report["capacity"] = {"steps": steps, "max_realtime_streams": best}
     finally:
         server.stop()
