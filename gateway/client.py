@@ -226,8 +226,9 @@ async def stream_audio(
     ``busy_retries``: how many times to try again when the server is busy
     (503), after the ``Retry-After`` it gives (at most 30 s each time).
     ``resumes``: after a dropped connection, how many reconnects in a row to
-    try (with backoff) before giving up (``result.failure`` says why); 0:
-    a drop ends the stream. ``on_reconnect(attempt, reason, delay_s)`` is
+    try (with backoff) before giving up (``result.failure`` says why); 0,
+    or ``end`` false (the caller keeps the stream open itself): a drop ends
+    the stream. ``on_reconnect(attempt, reason, delay_s)`` is
     told before each try. The first connection's failure is raised as it is.
     """
     result = StreamResult()
