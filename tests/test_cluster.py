@@ -32,7 +32,7 @@ from .conftest import CLIPS, CONVERSATION, check_continuous, load_clip, spoken, 
 WER_MARGIN = 0.05  # as in tests/test_resume.py: a resumed stream against the same audio streamed whole
 # Two replicas share this machine's cores with the test: one decode each, no load-based
 # refusals (the cap is what these tests are about).
-SERVE = ["--workers", "1", "--cpu-threads", "1", "--admission", "false", "--drain-timeout-s", "15", "--allocator", "system"]
+SERVE = ["--workers", "1", "--cpu-threads", "1", "--admission", "false", "--drain-timeout-s", "15"]
 
 
 def _haproxy() -> None:
