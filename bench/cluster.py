@@ -31,14 +31,9 @@ from pathlib import Path
 from deploy.cluster import Cluster
 
 from .corpus import load_corpus
-from .streaming import RESULTS, capacity_playlists, climb, measure, run_streams, shown
+from .streaming import RESULTS, capacity_playlists, climb, cpu_seconds, measure, run_streams, shown
 
 SPLIT = {1: ["--workers", "2", "--cpu-threads", "2"], 2: ["--workers", "1", "--cpu-threads", "1"]}
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def streams_taken(cluster: Cluster) -> list[int]:
