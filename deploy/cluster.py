@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -54,6 +55,12 @@ def balancer_config(template: str, servers: list[tuple[str, str]], stats_socket:
     return "\n".join(lines) + "\n"
 
 
+def haproxy_binary() -> str | None:
+    """Debian's haproxy: on PATH, or in /usr/sbin (not on a non-root PATH)."""
+    found = shutil.which("haproxy")
+    return found or ("/usr/sbin/haproxy" if os.access("/usr/sbin/haproxy", os.X_OK) else None)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -61,8 +68,6 @@ def free_port() -> int:
 
 
 def get_json(url: str, timeout: float = 2.0) -> tuple[int, dict]:
-    import json
-
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.status, json.loads(response.read())
@@ -121,7 +126,7 @@ class Cluster:
         self.stop()
 
     def start(self, timeout: float = 120.0) -> None:
-        haproxy = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.access("/usr/sbin/haproxy", os.X_OK) else None)
+        haproxy = haproxy_binary()
         if haproxy is None:
             raise RuntimeError("haproxy is not installed: apt-get install haproxy (Debian's package)")
         if self.workdir is None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
-from deploy.cluster import Cluster, balancer_config, get_json
+from deploy.cluster import Cluster, balancer_config, get_json, haproxy_binary
 from gateway.client import stream_audio, stream_url
 from gateway.textnorm import wer
 
@@ -36,7 +35,7 @@ SERVE = ["--workers", "1", "--cpu-threads", "1", "--admission", "false", "--drai
 
 
 def _haproxy() -> None:
-    if shutil.which("haproxy") is None and not os.access("/usr/sbin/haproxy", os.X_OK):
+    if haproxy_binary() is None:
         if os.environ.get("STT_GATEWAY_REQUIRE_HAPROXY") == "1":
             pytest.fail("haproxy is required (STT_GATEWAY_REQUIRE_HAPROXY=1): apt-get install haproxy")
         pytest.skip("needs Debian's haproxy: apt-get install haproxy (.ci/run installs it)")
