@@ -242,6 +242,25 @@ async def stream_audio(
     sent = 0  # position of the next sample to send for the first time
     started: float | None = None
     attempts = 0  # reconnects tried since the last connection that opened a session
+
+    async def receive(ws: Any, heard: _Heard, clock: float) -> None:
+        async for message in ws:
+            event = json.loads(message)
+            now = time.monotonic() - clock
+            result.events.append(event)
+            result.arrivals.append(now)
+            kind = event["type"]
+            if kind == "session.created":
+                heard.opened = True
+            elif kind == "transcript.final":
+                buffer.acknowledge(resume.final(event, cut=heard.shutting_down))
+            elif kind == "session.closed":
+                heard.closed = True
+            elif kind == "error" and event.get("code") == "server_shutdown":
+                heard.shutting_down = True
+            if on_event:
+                on_event(event, now)
+
     while True:
         target = url
         if result.resumes or attempts:
@@ -264,25 +283,6 @@ async def stream_audio(
         else:
             result.resumes += 1
         heard = _Heard()
-
-        async def receive(ws: Any, heard: _Heard, clock: float) -> None:
-            async for message in ws:
-                event = json.loads(message)
-                now = time.monotonic() - clock
-                result.events.append(event)
-                result.arrivals.append(now)
-                kind = event["type"]
-                if kind == "session.created":
-                    heard.opened = True
-                elif kind == "transcript.final":
-                    buffer.acknowledge(resume.final(event, cut=heard.shutting_down))
-                elif kind == "session.closed":
-                    heard.closed = True
-                elif kind == "error" and event.get("code") == "server_shutdown":
-                    heard.shutting_down = True
-                if on_event:
-                    on_event(event, now)
-
         async with ws:
             receiver = asyncio.create_task(receive(ws, heard, started))
             try:
