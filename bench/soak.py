@@ -36,6 +36,7 @@ import socket
 import time
 import wave
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
 import httpx
@@ -280,6 +281,38 @@ def mp3_of(samples: np.ndarray) -> bytes:
         for frame in [*resampler.resample(source), *resampler.resample(None)]:
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
+    return buf.getvalue()
+
+
+LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+
+
+def multichannel_flac(channels: int, seconds: float, rate: int = SR, planes: np.ndarray | None = None) -> bytes:
+    """A FLAC of ``channels`` in FFmpeg's usual layout for that count (8: 7.1):
+    ``planes`` (channels, samples) at ``rate``, or channel c a quiet tone of
+    amplitude (c + 1) / 20, so that a reader can tell the channels apart."""
+    if planes is None:
+        t = np.arange(int(seconds * rate)) / rate
+        planes = np.stack([(c + 1) / 20 * np.sin(2 * np.pi * 220 * t) for c in range(channels)])
+    return flac_of_blocks((planes[:, at : at + 4096] for at in range(0, planes.shape[1], 4096)), channels, rate)
+
+
+def flac_of_blocks(blocks: Iterable[np.ndarray], channels: int, rate: int = SR) -> bytes:
+    """16-bit FLAC of float (channels, samples) blocks, written as they come
+    (bench/uploads.py writes hours of audio this way without holding it)."""
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="flac") as out:
+        stream = out.add_stream("flac", rate=rate, layout=LAYOUTS[channels])
+        for block in blocks:
+            pcm = (np.clip(block, -1, 1) * 32767).astype(np.int16).T.reshape(1, -1)  # packed: s16 interleaved
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm), format="s16", layout=LAYOUTS[channels])
+            frame.sample_rate = rate
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
     return buf.getvalue()
 
 

@@ -163,3 +163,50 @@ def test_an_mp3_with_a_few_corrupt_bytes_decodes_around_them():
     damaged = corrupted(mp3_of(clip))
     samples = decode_file(damaged)  # the first damaged frame used to refuse the whole file
     assert abs(len(samples) - len(clip)) < 0.5 * 16000
+
+
+# -- every channel layout (issue 19) -----------------------------------------------------
+_LAYOUT_CHECK = """
+import json
+import numpy as np
+from bench.soak import multichannel_flac
+from gateway.audio import decode_file
+for channels in range(1, 9):
+    planes = decode_file(multichannel_flac(channels, 3.0), keep_channels=True)
+    rms = np.sqrt((planes ** 2).mean(axis=1))
+    print(json.dumps({"shape": planes.shape, "rms": rms.tolist()}), flush=True)
+"""
+
+
+def test_files_of_1_to_8_channels_decode_apart_in_their_order():
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    # In a child process: a decoder that crashes (an 8-channel 7.1 FLAC made
+    # PyAV's planar frames segfault, and took every live call with it) fails
+    # this test instead of ending the test run.
+    done = subprocess.run([sys.executable, "-c", _LAYOUT_CHECK], capture_output=True, text=True, cwd=Path(__file__).parent.parent, timeout=120)
+    assert done.returncode == 0, f"the decoder died ({done.returncode}): {done.stdout}{done.stderr}"
+    rows = done.stdout.splitlines()
+    assert len(rows) == 8
+    for channels, row in enumerate(map(json.loads, rows), start=1):
+        assert row["shape"] == [channels, 48000], row
+        # channel c carries a tone of amplitude (c + 1) / 20: RMS (c + 1) / 20 / sqrt(2), in order
+        assert row["rms"] == pytest.approx([(c + 1) / 20 / np.sqrt(2) for c in range(channels)], abs=2e-3), row
+
+
+def test_a_file_of_more_channels_than_are_transcribed_apart_is_refused():
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="wav") as out:
+        stream = out.add_stream("pcm_s16le", rate=16000, layout="hexadecagonal")  # 16 channels
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 16000 * 16), np.int16), format="s16", layout="hexadecagonal")
+        frame.sample_rate = 16000
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    with pytest.raises(AudioDecodeError, match="16 channels; 1 to 8"):
+        decode_file(buf.getvalue(), keep_channels=True)
+    assert decode_file(buf.getvalue()).shape == (16000,)  # downmixed, it is one channel

@@ -1,4 +1,9 @@
-"""Audio files: any container and codec FFmpeg reads, decoded to 16 kHz mono.
+"""Audio files: any container and codec FFmpeg reads, decoded to 16 kHz.
+
+``decode_blocks`` decodes a file a packet at a time, so that a caller can
+look at two hours of eight channels without holding them: each block is
+float32 of shape (channels, samples), mono unless the channels are kept
+apart. ``decode_file`` joins the blocks, for files known to be small.
 
 An upload's cost is bounded before it is spent: a file whose container says
 it is longer than ``max_seconds`` is refused before decoding, and decoding
@@ -7,12 +12,19 @@ of 8-bit audio with a 1 Hz header decode to a hundred hours). Sample rates
 under ``MIN_SAMPLE_RATE`` are not audio a model can hear. Corrupt packets
 are skipped, as players skip them, and a change of format mid-file gets a
 resampler of its own instead of failing the file.
+
+Frames are resampled to *packed* float (one plane, channels interleaved)
+and split here: a planar frame of a 7.1 layout comes out of PyAV 18's
+resampler with 9 planes for 8 channels, and its ``to_ndarray`` crashes the
+process (SIGSEGV) on the ninth. Packed frames have one plane whatever the
+layout.
 """
 
 from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -20,6 +32,9 @@ import numpy as np
 from .resample import SAMPLE_RATE
 
 MIN_SAMPLE_RATE = 4000  # telephony is 8 kHz; below 4 kHz nothing is left of speech
+MAX_CHANNELS = 8  # a file's channels kept apart (multichannel transcription)
+
+Source = bytes | str | os.PathLike[str]
 
 
 class AudioDecodeError(ValueError):
@@ -45,23 +60,18 @@ def _claimed_seconds(container: Any, stream: Any) -> float | None:
     return None
 
 
-MAX_CHANNELS = 8  # a file's channels kept apart (multichannel transcription)
-
-
-def decode_file(
-    source: bytes | str | os.PathLike[str], max_seconds: float | None = None, keep_channels: bool = False
-) -> np.ndarray:
-    """Any container/codec FFmpeg reads -> float32 16 kHz: mono (stereo is
-    downmixed), or with ``keep_channels`` shape (channels, samples).
+def decode_blocks(source: Source, max_seconds: float | None = None, keep_channels: bool = False) -> Iterator[np.ndarray]:
+    """The file's audio at 16 kHz, block by block as it is decoded: float32
+    (channels, samples), one channel (stereo downmixed) unless ``keep_channels``.
 
     Raises ``AudioTooLong`` past ``max_seconds`` (None: no limit) and
     ``AudioDecodeError`` for what is not audio (or, kept apart, has more
-    than ``MAX_CHANNELS`` channels).
+    than ``MAX_CHANNELS`` channels). What the header says is checked before
+    the first block.
     """
     import av
 
     handle = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
-    chunks: list[np.ndarray] = []
     try:
         with av.open(handle, mode="r", metadata_errors="ignore") as container:
             if not container.streams.audio:
@@ -73,11 +83,14 @@ def decode_file(
             rate = stream.codec_context.sample_rate
             if rate and rate < MIN_SAMPLE_RATE:
                 raise AudioDecodeError(f"the file's sample rate is {rate} Hz; audio under {MIN_SAMPLE_RATE} Hz holds no speech")
-            layout = "mono"
+            layout: Any = "mono"
             if keep_channels:
-                layout = stream.codec_context.layout.name
-                if stream.codec_context.channels > MAX_CHANNELS:
-                    raise AudioDecodeError(f"the file has {stream.codec_context.channels} channels; at most {MAX_CHANNELS} are transcribed apart")
+                layout = stream.codec_context.layout
+                if not 1 <= len(layout.channels) <= MAX_CHANNELS:
+                    raise AudioDecodeError(
+                        f"the file has {len(layout.channels)} channels; 1 to {MAX_CHANNELS} are transcribed apart"
+                    )
+            channels = len(layout.channels) if keep_channels else 1
             decoded_s = 0.0
             resampler: Any = None
             setup: tuple[str, str, int] | None = None
@@ -94,22 +107,31 @@ def decode_file(
                         raise AudioTooLong(max_seconds)
                     if (frame.format.name, frame.layout.name, frame.sample_rate) != setup:
                         if resampler is not None:  # the format changed: finish the old one
-                            chunks += [_planes(out) for out in resampler.resample(None)]
-                        resampler = av.AudioResampler(format="fltp", layout=layout, rate=SAMPLE_RATE)
+                            yield from _blocks(resampler.resample(None), channels)
+                        resampler = av.AudioResampler(format="flt", layout=layout, rate=SAMPLE_RATE)
                         setup = (frame.format.name, frame.layout.name, frame.sample_rate)
-                    chunks += [_planes(out) for out in resampler.resample(frame)]
+                    yield from _blocks(resampler.resample(frame), channels)
             if resampler is not None:
-                chunks += [_planes(out) for out in resampler.resample(None)]
+                yield from _blocks(resampler.resample(None), channels)
     except AudioDecodeError:
         raise
     except (av.error.FFmpegError, UnicodeDecodeError, IndexError, ValueError) as exc:
         raise AudioDecodeError(f"the file is not decodable audio ({exc})") from None
-    if not chunks:
+
+
+def _blocks(frames: list[Any], channels: int) -> Iterator[np.ndarray]:
+    """Packed float frames as (channels, samples) blocks."""
+    for frame in frames:
+        if frame.samples:
+            yield frame.to_ndarray().reshape(-1, channels).T.astype(np.float32, copy=True)
+
+
+def decode_file(source: Source, max_seconds: float | None = None, keep_channels: bool = False) -> np.ndarray:
+    """The whole file: float32 16 kHz mono samples, or with ``keep_channels``
+    shape (channels, samples). Holds all of it: for long uploads the batch
+    API reads ``decode_blocks`` instead."""
+    blocks = list(decode_blocks(source, max_seconds, keep_channels))
+    if not blocks:
         return np.zeros((1, 0) if keep_channels else 0, np.float32)
-    planes = np.concatenate(chunks, axis=1).astype(np.float32, copy=False)
+    planes = np.concatenate(blocks, axis=1)
     return planes if keep_channels else planes[0]
-
-
-def _planes(frame: Any) -> np.ndarray:
-    """A planar float frame as (channels, samples)."""
-    return frame.to_ndarray().reshape(len(frame.layout.channels), -1)
