@@ -34,7 +34,7 @@ import numpy as np
 
 from gateway.audio import SAMPLE_RATE, decode_file
 from gateway.config import ServerConfig
-from gateway.files.chunks import plan_chunks
+from gateway.files.chunks import plan_chunks, speech_regions
 from gateway.files.transcription import BatchRequest, transcribe
 from gateway.inference.engine import Engine
 from gateway.inference.models import BUNDLED, LoadSettings, ModelRegistry
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = LoadSettings(device="cpu", compute_type=args.compute_type, cpu_threads=args.cpu_threads, workers=args.workers)
     clip = load_clip(args)
     warmup = decode_file(WARMUP)
-    chunks = plan_chunks(clip.audio)
+    chunks = plan_chunks(len(clip.audio), speech_regions(clip.audio))
     print(f"audio: {clip.duration:.1f} s from {clip.source}; gateway plan: {len(chunks)} chunk(s), "
           f"{sum(b - a for a, b in chunks) / SAMPLE_RATE:.1f} s of audio to decode")
     print(f"settings: {settings}; {os.cpu_count()} CPU(s)", flush=True)

@@ -12,6 +12,11 @@ kept it flat but made finals 0.15 s later.
 jemalloc has to be there before the process starts, so ``serve`` replaces
 itself with the same command under ``LD_PRELOAD`` (Linux only). Without the
 library (``apt install libjemalloc2``) the server says so and runs on glibc.
+
+The new process runs the same ``gateway`` package as this one, found where
+this one's was: ``python -m gateway`` would put the working directory first
+on ``sys.path``, and a ``gateway/`` folder there (a clone, or anything a
+user happens to have) would be run instead.
 """
 
 from __future__ import annotations
@@ -43,10 +48,18 @@ def jemalloc_loaded() -> bool:
         return False
 
 
+def reexec_command(args: list[str]) -> list[str]:
+    """This gateway's command line again, importing the package from where
+    this process imported it, never from the working directory."""
+    root = str(Path(__file__).resolve().parent.parent)
+    code = f"import sys; sys.path[0] = {root!r}; from gateway.cli import main; sys.exit(main())"
+    return [sys.executable, "-c", code, *args]
+
+
 def use_jemalloc(args: list[str]) -> str:
     """Make sure this process runs on jemalloc: if it does not yet, replace it
-    with ``python -m gateway <args>`` under ``LD_PRELOAD`` (this call then
-    does not return). Returns what the allocator is, for the start-up banner."""
+    with the same command (``reexec_command``) under ``LD_PRELOAD`` (this call
+    then does not return). Returns what the allocator is, for the start-up banner."""
     if jemalloc_loaded():
         return "jemalloc"
     if not sys.platform.startswith("linux"):
@@ -60,5 +73,6 @@ def use_jemalloc(args: list[str]) -> str:
     env = dict(os.environ, LD_PRELOAD=preload, **{_REEXEC_MARK: "1"})
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, "-m", "gateway", *args], env)
+    command = reexec_command(args)
+    os.execve(command[0], command, env)
     raise AssertionError("unreachable")  # pragma: no cover

@@ -90,12 +90,12 @@ class JsonLines:
         self.out.flush()
 
 
-def _read_audio(path: str, keep_channels: bool = False):
-    """The file as 16 kHz samples (channels apart: (channels, samples)), or None after saying why not."""
+def _read_audio(path: str):
+    """The file as 16 kHz mono samples, or None after saying why not."""
     from .audio import AudioDecodeError, decode_file
 
     try:
-        return decode_file(path, keep_channels=keep_channels)
+        return decode_file(path)
     except (AudioDecodeError, OSError) as exc:
         print(f"stt-gateway: cannot read {path}: {exc}", file=sys.stderr)
         return None
@@ -139,32 +139,32 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from . import formats
-    from .files.transcription import BatchInputError, BatchRequest, join_channels, transcribe
+    from .audio import AudioDecodeError
+    from .core.options import channel_labels
+    from .files.transcription import BatchInputError, BatchRequest
+    from .files.upload import Upload, transcribe_upload_blocking
     from .inference.engine import Engine
     from .inference.models import LoadSettings, ModelError, ModelRegistry
 
     if args.format == "diarized_json" and not args.multichannel:
         print("stt-gateway: diarized_json names speakers by channel: add --multichannel", file=sys.stderr)
         return 2
-    samples = _read_audio(args.file, keep_channels=args.multichannel)
-    if samples is None:
+    try:  # the file is read twice and never held whole: hours of audio take little memory
+        upload = Upload.read(args.file, keep_channels=args.multichannel)
+    except (AudioDecodeError, OSError) as exc:
+        print(f"stt-gateway: cannot read {args.file}: {exc}", file=sys.stderr)
         return 2
-    from .core.options import channel_labels
-
     try:
-        labels = channel_labels(args.channel_labels, len(samples)) if args.multichannel else ()
+        labels = channel_labels(args.channel_labels, upload.channels) if args.multichannel else ()
     except ValueError as exc:
-        print(f"stt-gateway: --channel-labels: {exc} (the file has {len(samples)})", file=sys.stderr)
+        print(f"stt-gateway: --channel-labels: {exc} (the file has {upload.channels})", file=sys.stderr)
         return 2
     try:
         registry = ModelRegistry(args.model, LoadSettings(cpu_threads=args.cpu_threads, workers=args.workers))
         engine = Engine(registry)
         words = args.word_timestamps or args.format == "verbose_json"
         request = BatchRequest(language=args.language, task=args.task, prompt=args.prompt, word_timestamps=words)
-        if args.multichannel:  # one channel after another: a terminal run has the machine to itself
-            result = join_channels([transcribe(engine, plane, request) for plane in samples], labels)
-        else:
-            result = transcribe(engine, samples, request)
+        result = transcribe_upload_blocking(engine, upload, request, labels)
     except (ModelError, BatchInputError) as exc:
         print(f"stt-gateway: {exc}", file=sys.stderr)
         return 2
@@ -188,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     stream = sub.add_parser("stream", help="stream an audio file to a running server and show live captions")
     stream.add_argument("file", help="any audio file FFmpeg reads")
-    stream.add_argument("--url", default=os.environ.get("STT_GATEWAY_URL", "ws://127.0.0.1:8000"), help="server base URL [env STT_GATEWAY_URL]")
+    stream.add_argument("--url", default=os.environ.get("STT_GATEWAY_URL", "ws://127.0.0.1:8000"), help="server base URL: ws(s):// or http(s):// [env STT_GATEWAY_URL]")
     stream.add_argument("--model", help="model id (default: the server's whisper-1)")
     stream.add_argument("--language", help="ISO-639-1 code (default: detect)")
     stream.add_argument("--task", choices=("transcribe", "translate"))

@@ -80,9 +80,15 @@ class StreamResult:
         return self.arrivals[self.events.index(event)]
 
 
+def websocket_base(base: str) -> str:
+    """A server's base URL for WebSockets: ``http(s)://`` becomes ``ws(s)://``, as the demo and SDKs take it."""
+    scheme, sep, rest = base.strip().partition("://")
+    return {"http": "ws", "https": "wss"}.get(scheme.lower(), scheme) + sep + rest.rstrip("/")
+
+
 def stream_url(base: str, **options: Any) -> str:
     query = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in options.items() if v is not None}
-    return f"{base.rstrip('/')}/v0/audio/stream" + (f"?{urlencode(query)}" if query else "")
+    return f"{websocket_base(base)}/v0/audio/stream" + (f"?{urlencode(query)}" if query else "")
 
 
 def resumed_url(url: str, time_offset: float, first_segment_id: int, prompt: str | None) -> str:

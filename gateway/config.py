@@ -57,6 +57,13 @@ class ServerConfig:
             "comma-separated; * for any. Clients that send no Origin are not browsers and always may"
         },
     )
+    allowed_hosts: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "names the server answers to (the Host header; 421 otherwise), comma-separated; * for any. "
+            "Default: on a loopback bind localhost, 127.0.0.1, ::1 and the bound address (DNS rebinding), elsewhere any"
+        },
+    )
     header_timeout_s: float = field(
         default=10.0,
         metadata={"help": "a connection that has not sent a complete request line and headers (or upgrade) by then is closed"},
@@ -91,7 +98,17 @@ class ServerConfig:
         default="", metadata={"help": "signs webhooks: STT-Signature: t=<unix>,v1=<hex HMAC-SHA256 of '<t>.<body>'>", "secret": True}
     )
     webhook_allow_hosts: tuple[str, ...] = field(
-        default=(), metadata={"help": "hosts a session's own webhook_url may name (none: sessions cannot name one)"}
+        default=(),
+        metadata={"help": "host[:port]s a session's own webhook_url may name (a bare host: its ports 80 and 443; none: sessions cannot name one)"},
+    )
+    webhook_timeout_s: float = field(
+        default=10.0, metadata={"help": "the longest one webhook delivery may take in all (connect, send, the answer's status); then it is retried"}
+    )
+    webhook_outbox_max_rows: int = field(
+        default=100_000, metadata={"help": "most webhook deliveries kept waiting in the outbox; past it new ones are dropped (counted, logged)"}
+    )
+    webhook_outbox_max_mb: float = field(
+        default=256.0, metadata={"help": "most megabytes of webhook bodies kept waiting in the outbox; past it new ones are dropped"}
     )
     data_dir: str = field(
         default="stt-gateway-data", metadata={"help": "where the webhook outbox (SQLite) lives, created when webhooks are on"}
@@ -105,9 +122,25 @@ class ServerConfig:
     )
     api_keys: tuple[str, ...] = field(
         default=(),
-        metadata={"help": "API keys (comma-separated in the environment); none: no authentication", "secret": True},
+        metadata={
+            "help": "API keys (comma-separated in the environment); each sees only its own sessions. "
+            "None (and no admin keys): no authentication, allowed on a loopback bind only unless --allow-anonymous",
+            "secret": True,
+        },
     )
-    max_upload_mb: float = field(default=25.0, metadata={"help": "largest accepted upload for the batch API"})
+    admin_keys: tuple[str, ...] = field(
+        default=(),
+        metadata={"help": "keys that see every session (a supervisor's console), and may do all an API key may", "secret": True},
+    )
+    allow_anonymous: bool = field(
+        default=False,
+        metadata={"help": "start without keys on an address other than loopback: anyone who can reach the port may stream, upload, list and follow every session"},
+    )
+    max_upload_mb: float = field(default=25.0, metadata={"help": "largest accepted upload for the batch API, in megabytes"})
+    max_uploads: int = field(
+        default=4,
+        metadata={"help": "uploads transcribed at once (each holds its file and a few chunks of audio); more get 503 with Retry-After (0: no cap)"},
+    )
     max_audio_s: float = field(
         default=7200.0,
         metadata={"help": "longest upload, in seconds of decoded audio: longer files are refused (413) before they are decoded"},
@@ -135,7 +168,7 @@ class ServerConfig:
 
 
 def _flag(name: str) -> str:
-    return "--api-key" if name == "api_keys" else "--" + name.replace("_", "-")
+    return {"api_keys": "--api-key", "admin_keys": "--admin-key"}.get(name, "--" + name.replace("_", "-"))
 
 
 def _parse_bool(text: str) -> bool:

@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import socket
+import time
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -339,19 +340,33 @@ def test_long_file_subtitles_parse(server, long_audio, fmt):
     assert wer(long_audio.reference, text) <= 0.2
 
 
-def test_live_stream_keeps_up_while_a_long_file_is_decoded(server, long_audio):
+def test_live_stream_keeps_up_while_a_long_file_is_decoded(server, long_audio, monkeypatch):
     """Batch chunks leave a worker to live streams: a final does not queue behind the upload.
 
-    Judged by the engine's own account of how long the stream's finals waited
-    for a worker, so a busy machine slows both sides without failing the test.
+    Judged by the engine's own moves, not by a clock: the stream's finals
+    were decoded while the upload ran, and every batch chunk that started
+    while the stream was open left a worker free (at most ``workers - 1``
+    background decodes at once). How long the finals took depends on the
+    machine (``bench/`` measures it; this test used to assert a p95 wait
+    under 1.5 s, and failed on a busy machine).
     """
-    import time
-
     from gateway.client import stream_audio, stream_url
+    from gateway.inference.jobs import Priority
 
     clip = CLIPS["ds-arctic-a0024"]
     engine = server.app.state.engine
     upload_running_at_final: list[bool] = []
+    starts: list[tuple[Priority, int, int]] = []  # (kind, live streams, background decodes running) at each start
+    real_next = engine._next
+
+    def recording_next():
+        entry = real_next()
+        if entry is not None:  # what it runs as: its place in the queue (a promoted speculation is a final), batch stays batch
+            kind = entry.job.priority if entry.job.priority is Priority.BATCH else Priority(entry.priority)
+            starts.append((kind, engine.live_streams, engine._busy_background))
+        return entry
+
+    monkeypatch.setattr(engine, "_next", recording_next)
     # Four times the long file (4.3 minutes): a fast machine decodes the file
     # once with tiny.en in about a second, before the stream's final.
     longer = wav_bytes(np.tile(load_wav(long_audio.wav), 4))
@@ -365,21 +380,19 @@ def test_live_stream_keeps_up_while_a_long_file_is_decoded(server, long_audio):
 
         while not engine.load(max_age_s=0.0).pending_batch and not upload.done():
             await asyncio.sleep(0.02)  # until the upload's chunks are queued
-        started = time.monotonic()
         result = await stream_audio(stream_url(server.ws), load_clip(clip.id), speed=4.0, trailing_silence_s=1.0, on_event=on_event)
-        load = engine.load(window_s=time.monotonic() - started, max_age_s=0.0)  # this stream's finals only
-        return result, load, await upload
+        return result, await upload
 
-    result, load, upload = asyncio.run(go())
+    result, upload = asyncio.run(go())
     assert upload.status_code == 200, upload.text
     finals = [f for f in result.finals if f["segment"]["text"].strip()]
     assert finals and wer(clip.text, " ".join(f["segment"]["text"] for f in finals)) <= 0.2, finals
     assert upload_running_at_final and all(upload_running_at_final), "the upload ended before the stream's finals: nothing was tested"
-    # Waiting for a partial of the stream (a few tenths of a second) is fine; waiting
-    # for a batch chunk (2-3 s here with tiny.en, more on a busy machine) is not.
-    assert load.final_wait_p95 < 1.5, load
-    latency = result.arrival_of(finals[-1]) - finals[-1]["segment"]["end"] / 4.0  # audio time at 4x speed
-    assert latency < 3.0, latency
+    assert any(kind is Priority.FINAL and live for kind, live, _ in starts)
+    # While the stream was open, batch work never held the last worker (with both
+    # workers on batch chunks when it opened, none may start until one is free of them).
+    batch_while_live = [busy for kind, live, busy in starts if kind is Priority.BATCH and live]
+    assert all(busy <= engine.workers - 1 for busy in batch_while_live), batch_while_live
 
 
 # -- OpenAPI and models ----------------------------------------------------------
@@ -506,16 +519,16 @@ def test_a_mostly_valid_mp3_is_transcribed_around_its_corrupt_frames(server):
 def test_an_upload_is_planned_off_the_event_loop(server, monkeypatch):
     import threading
 
-    from gateway.files import transcription
+    from gateway.files import upload
 
     threads = []
-    real = transcription.speech_regions
+    real = upload.scan_file
 
-    def recording(audio, *args, **kwargs):
+    def recording(blocks, *args, **kwargs):
         threads.append(threading.current_thread())
-        return real(audio, *args, **kwargs)
+        return real(blocks, *args, **kwargs)
 
-    monkeypatch.setattr(transcription, "speech_regions", recording)
+    monkeypatch.setattr(upload, "scan_file", recording)
     assert post(server.http, data={"model": "whisper-1"}, file=wav_bytes(load_clip("ds-arctic-a0024"))).status_code == 200
     assert threads and server.thread not in threads  # the VAD pass of an hour would stall every stream
 
@@ -524,7 +537,11 @@ def test_an_upload_whose_client_leaves_stops_decoding(server, long_audio, monkey
     import threading
     import time
 
+    from gateway.files.transcription import AHEAD
+    from gateway.http.observability import batch_requests
+
     engine = server.app.state.engine
+    left_before = batch_requests.labels("499")._value.get()
     outcomes: list[bool] = []  # per batch chunk: cancelled?
     submitted = threading.Event()
     real_submit = engine.submit
@@ -545,17 +562,23 @@ def test_an_upload_whose_client_leaves_stops_decoding(server, long_audio, monkey
     )
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
         s.sendall(
-            b"POST /v0/audio/transcriptions HTTP/1.1\r\nHost: test\r\n"
+            b"POST /v0/audio/transcriptions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Content-Type: multipart/form-data; boundary=x\r\n"
             + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
         )
         assert submitted.wait(30)
-    # The client is gone. Wait for the engine to settle.
+    # The client is gone: its request ends (499), then the engine settles.
     deadline = time.monotonic() + 60
+    while batch_requests.labels("499")._value.get() == left_before:
+        assert time.monotonic() < deadline, "the request did not end when its client left"
+        time.sleep(0.05)
     while engine.load(max_age_s=0).pending_batch or engine.load(max_age_s=0).busy:
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    assert outcomes and any(outcomes), f"all {len(outcomes)} chunks were decoded for nobody"
+    # About 20 chunks are planned; a file holds at most AHEAD of them queued at
+    # once, and what was queued when the client left is cancelled.
+    decoded = outcomes.count(False)
+    assert decoded <= AHEAD and len(outcomes) < 20, f"{decoded} of {len(outcomes)} chunks were decoded for nobody"
 
 
 def test_404_lists_the_models(server):
@@ -570,7 +593,7 @@ def test_413_over_the_default_limit_refused_before_reading(server):
     """A declared 26 MB body is refused from its headers alone (default limit 25 MB)."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
         s.sendall(
-            b"POST /v0/audio/transcriptions HTTP/1.1\r\nHost: test\r\n"
+            b"POST /v0/audio/transcriptions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 26000000\r\n\r\n"
         )
         reply = b""
@@ -679,6 +702,8 @@ def test_stream_true_refuses_bad_input_before_streaming(server):
 def test_a_streamed_upload_whose_client_leaves_stops_decoding(server, long_audio, monkeypatch):
     import time
 
+    from gateway.files.chunks import plan_chunks, speech_regions
+
     engine = server.app.state.engine
     outcomes: list[bool] = []  # per batch chunk: cancelled?
     real_submit = engine.submit
@@ -690,7 +715,9 @@ def test_a_streamed_upload_whose_client_leaves_stops_decoding(server, long_audio
         return future
 
     monkeypatch.setattr(engine, "submit", spy)
-    four_times = wav_bytes(np.tile(load_wav(long_audio.wav), 4))  # 4.3 minutes: about 10 chunks
+    four = np.tile(load_wav(long_audio.wav), 4)  # 4.3 minutes: about 10 chunks
+    planned = len(plan_chunks(len(four), speech_regions(four)))
+    four_times = wav_bytes(four)
 
     async def go():
         files = {"file": ("long.wav", four_times, "audio/wav")}
@@ -708,7 +735,8 @@ def test_a_streamed_upload_whose_client_leaves_stops_decoding(server, long_audio
     while engine.load(max_age_s=0).pending_batch or engine.load(max_age_s=0).busy:
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    assert outcomes and any(outcomes), f"all {len(outcomes)} chunks were decoded for nobody"
+    decoded = outcomes.count(False)
+    assert decoded < planned, f"all {planned} chunks were decoded for nobody"
 
 
 # -- multichannel files -----------------------------------------------------------
@@ -765,3 +793,36 @@ def test_multichannel_refusals_name_the_field(server):
     for fields, param in cases:
         r = post(server.http, data={"model": "whisper-1"} | fields, file=stereo_wav(frames))
         assert r.status_code == 400 and r.json()["error"]["param"] == param, (fields, r.text)
+
+
+# -- issue 19: what one upload may take ----------------------------------------------------
+def test_uploads_beyond_max_uploads_wait_their_turn(make_server, long_audio):
+    import threading
+
+    server = make_server(max_uploads=1)
+    engine = server.app.state.engine
+    first: list[httpx.Response] = []
+    worker = threading.Thread(target=lambda: first.append(post(server.http, data={"model": "whisper-1"}, file=long_audio.wav)))
+    worker.start()
+    while not engine.load(max_age_s=0).pending_batch and worker.is_alive():
+        time.sleep(0.02)  # until the first upload is being transcribed
+    busy = post(server.http, data={"model": "whisper-1"}, file=wav_bytes(load_clip("ds-ldc93s1")))
+    worker.join()
+    assert busy.status_code == 503 and busy.headers["Retry-After"] and busy.json()["error"]["code"] == "at_capacity"
+    assert first[0].status_code == 200
+    assert post(server.http, data={"model": "whisper-1"}, file=wav_bytes(load_clip("ds-ldc93s1"))).status_code == 200
+
+
+def test_an_eight_channel_upload_is_transcribed_apart_and_the_process_lives(server):
+    """Issue 19: a 12.7 KB 8-channel FLAC (7.1) killed the process (SIGSEGV) and every live call."""
+    from bench.soak import multichannel_flac
+
+    clip = load_clip("ds-ldc93s1")
+    planes = np.zeros((8, len(clip) + SR), np.float32)
+    planes[5, SR // 2 : SR // 2 + len(clip)] = clip  # speech on the sixth channel only
+    r = post(server.http, data={"model": "whisper-1", "multichannel": "true", "response_format": "verbose_json"}, file=multichannel_flac(8, 0, planes=planes))
+    assert r.status_code == 200, r.text
+    segments = r.json()["segments"]
+    assert segments and {s["channel"] for s in segments} == {5}
+    assert wer(CLIPS["ds-ldc93s1"].text, " ".join(s["text"] for s in segments)) <= 0.25
+    assert httpx.get(server.http + "/healthz").status_code == 200

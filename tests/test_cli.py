@@ -30,8 +30,10 @@ def test_serve_help_documents_every_option_and_its_environment_variable():
     out = cli("serve", "--help").stdout
     from dataclasses import fields
 
+    from gateway.config import _flag
+
     for f in fields(ServerConfig):
-        flag = "--api-key" if f.name == "api_keys" else "--" + f.name.replace("_", "-")
+        flag = _flag(f.name)
         assert flag in out, flag
         assert "STT_GATEWAY_" + f.name.upper() in out.replace("\n", "").replace(" ", ""), f.name
 
@@ -78,9 +80,10 @@ def test_transcribe_refuses_what_is_not_audio(tmp_path):
     assert unknown.returncode == 2 and "tiny.en" in unknown.stderr
 
 
-def test_stream_a_file_to_a_running_server(server):
+@pytest.mark.parametrize("scheme", ["ws", "http"])  # the help says "server base URL": http(s) works as the SDKs' does
+def test_stream_a_file_to_a_running_server(server, scheme):
     clip = CLIPS["lhotse-libri-2412-153948-0000"]
-    result = cli("stream", str(clip.path), "--url", server.ws, "--fast")
+    result = cli("stream", str(clip.path), "--url", server.ws if scheme == "ws" else server.http + "/", "--fast")
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if line.startswith("[")]
     assert lines and lines[0].startswith("[00:00")
@@ -166,3 +169,19 @@ def test_serve_runs_on_jemalloc_where_the_system_has_it(allocator):
         assert loaded and "allocator: jemalloc" in out
     else:
         assert not loaded and "libjemalloc2 not found" in out
+
+
+def test_serve_refuses_to_start_anonymous_on_a_network_address():
+    """Issue 19: with no keys on 0.0.0.0, anyone who reaches the port could list and follow every call."""
+    refused = cli("serve", "--host", "0.0.0.0", "--port", str(_free_port()), "--allocator", "system")
+    assert refused.returncode == 2 and "--allow-anonymous" in refused.stderr and "STT_GATEWAY_API_KEYS" in refused.stderr
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--host", "0.0.0.0", "--port", str(port), "--model", "tiny.en", "--workers", "1", "--allocator", "system"],
+        env={**os.environ, "STT_GATEWAY_ALLOW_ANONYMOUS": "1"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        wait_until_serving(proc, port)  # the operator said so: it starts
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)

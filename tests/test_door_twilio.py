@@ -35,20 +35,21 @@ def phone_line() -> tuple[str, str, bytes, bytes]:
     return b.text, a.text, encode_samples(at_8k[:, 1], "mulaw"), encode_samples(at_8k[:, 0], "mulaw")
 
 
-def start_message(parameters: dict) -> dict:
+def start_message(parameters: dict, call_sid: str = CALL_SID) -> dict:
     return {
         "event": "start", "sequenceNumber": "1", "streamSid": STREAM_SID,
         "start": {
-            "accountSid": "AC0123", "streamSid": STREAM_SID, "callSid": CALL_SID, "tracks": ["inbound", "outbound"],
+            "accountSid": "AC0123", "streamSid": STREAM_SID, "callSid": call_sid, "tracks": ["inbound", "outbound"],
             "customParameters": parameters, "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
         },
     }
 
 
-def media_messages(inbound: bytes, outbound: bytes) -> list[dict]:
+def media_messages(inbound: bytes, outbound: bytes, clock=lambda n: str(n * 20)) -> list[dict]:
     """20 ms chunks of both tracks, interleaved as Twilio sends them, with
     what a real network does: an outbound chunk late and out of order, one
-    sent twice, and a stretch of outbound missing (a gap)."""
+    sent twice, and a stretch of outbound missing (a gap). ``clock(n)`` is
+    chunk n's timestamp."""
     messages, sequence = [], 2
     chunks = max(len(inbound), len(outbound)) // 160
     for n in range(chunks):
@@ -58,7 +59,7 @@ def media_messages(inbound: bytes, outbound: bytes) -> list[dict]:
                 continue  # the gap
             messages.append({
                 "event": "media", "sequenceNumber": str(sequence), "streamSid": STREAM_SID,
-                "media": {"track": track, "chunk": str(n + 1), "timestamp": str(n * 20), "payload": base64.b64encode(payload).decode()},
+                "media": {"track": track, "chunk": str(n + 1), "timestamp": clock(n), "payload": base64.b64encode(payload).decode()},
             })
             sequence += 1
     late = next(i for i, m in enumerate(messages) if m["media"]["track"] == "outbound" and m["media"]["chunk"] == "51")
@@ -67,12 +68,15 @@ def media_messages(inbound: bytes, outbound: bytes) -> list[dict]:
     return messages
 
 
-async def call(url: str, parameters: dict, headers: dict | None = None, dtmf: bool = True, speed: float = 10.0) -> int | None:
+async def call(
+    url: str, parameters: dict, headers: dict | None = None, dtmf: bool = True, speed: float = 10.0,
+    call_sid: str = CALL_SID, clock=lambda n: str(n * 20),
+) -> int | None:
     caller_text, agent_text, inbound, outbound = phone_line()
     async with websockets.connect(url, additional_headers=headers or {}) as ws:
         await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
-        await ws.send(json.dumps(start_message(parameters)))
-        for n, message in enumerate(media_messages(inbound, outbound)):
+        await ws.send(json.dumps(start_message(parameters, call_sid)))
+        for n, message in enumerate(media_messages(inbound, outbound, clock)):
             await ws.send(json.dumps(message))
             if n % 20 == 0:
                 await asyncio.sleep(0.2 / speed)  # 20 messages: 200 ms of the call
@@ -80,7 +84,7 @@ async def call(url: str, parameters: dict, headers: dict | None = None, dtmf: bo
                 await ws.send(json.dumps({"event": "dtmf", "streamSid": STREAM_SID, "sequenceNumber": "0", "dtmf": {"track": "inbound_track", "digit": "7"}}))
                 await ws.send(json.dumps({"event": "mark", "streamSid": STREAM_SID, "mark": {"name": "greeting"}}))
                 await ws.send(json.dumps({"event": "something-new", "streamSid": STREAM_SID}))
-        await ws.send(json.dumps({"event": "stop", "sequenceNumber": "999", "streamSid": STREAM_SID, "stop": {"accountSid": "AC0123", "callSid": CALL_SID}}))
+        await ws.send(json.dumps({"event": "stop", "sequenceNumber": "999", "streamSid": STREAM_SID, "stop": {"accountSid": "AC0123", "callSid": call_sid}}))
         await ws.wait_closed()
         return ws.close_code
 
@@ -130,8 +134,7 @@ def test_a_dropped_socket_finalises_everything_the_aligner_held(server):
     async def go():
         follower = asyncio.create_task(follow(server, sid))
         async with websockets.connect(f"{server.ws}/v0/telephony/twilio") as ws:
-            start = start_message({"outbound_label": "agent"})
-            start["start"]["callSid"] = sid
+            start = start_message({"outbound_label": "agent"}, sid)
             await ws.send(json.dumps(start))
             for n, message in enumerate(media_messages(inbound[: len(inbound) // 2], outbound)):
                 await ws.send(json.dumps(message))
@@ -161,6 +164,40 @@ def test_the_signature_is_checked_when_the_server_has_the_auth_token(make_server
         assert answer.value.response.status_code == 403
     good = {"X-Twilio-Signature": twilio_signature("12345", "wss://stt.example.com/v0/telephony/twilio")}
     assert run(call(url, {}, good, dtmf=False)) == 1000
+
+
+def test_an_https_public_url_takes_the_wss_url_twilio_signs(make_server):
+    """Issue 19: Twilio connects over wss only, and signs that URL; an operator
+    who gave the https URL of the same host must not have every call refused."""
+    server = make_server(twilio_auth_token="12345", public_url="https://stt.example.com/")
+    signed = {"X-Twilio-Signature": twilio_signature("12345", "wss://stt.example.com/v0/telephony/twilio")}
+    assert run(call(f"{server.ws}/v0/telephony/twilio", {}, signed, dtmf=False)) == 1000
+
+
+@pytest.mark.parametrize("clock", [
+    lambda n: str(n * 20 + (36_000_000 if n >= 100 else 0)),  # +10 hours at 2 s
+    lambda n: str(10**30 + n * 20),  # a clock that starts somewhere absurd
+    lambda n: str(n * 20 + (36_000_000 if n < 150 else 0)),  # ten hours back at 3 s
+], ids=["jump-forward", "start-at-1e30", "jump-back"])
+def test_a_broken_media_clock_loses_nothing_of_the_call(server, clock):
+    """Issue 19: a timestamp jump beyond the gap bound used to put every later
+    chunk hours away (11 s of speech became 911 s, only the first 2 s transcribed)."""
+    caller_text, agent_text, inbound, _ = phone_line()
+    sid = "CA" + format(abs(hash(clock(1))) % 16**32, "032x")
+
+    async def go():
+        placed = asyncio.create_task(call(f"{server.ws}/v0/telephony/twilio", {}, dtmf=False, call_sid=sid, clock=clock))
+        events = await follow(server, sid)
+        return await placed, events
+
+    code, events = run(go())
+    assert code == 1000
+    closed = events[-1]
+    assert closed["type"] == "session.closed"
+    assert closed["duration"] == pytest.approx(len(inbound) / 8000, abs=0.1)  # not hours
+    finals = [e for e in events if e["type"] == "transcript.final"]
+    said = [" ".join(f["segment"]["text"] for f in finals if f["channel"] == c) for c in (0, 1)]
+    assert wer(caller_text, said[0]) <= 0.25 and wer(agent_text, said[1]) <= 0.25, said
 
 
 def test_with_api_keys_the_key_comes_as_a_parameter(make_server):
@@ -210,3 +247,15 @@ def test_the_aligner_places_chunks_by_timestamp():
         aligner.add("inbound", t, a)
     assert aligner.sent >= 400 * 8 - 100 * 8
     assert len(aligner.flush()) % 2 == 0
+
+
+def test_the_aligner_rebases_a_track_whose_clock_jumps():
+    aligner = TrackAligner(["inbound"], max_gap_ms=2000)
+    chunk = bytes([1]) * 160
+    out = b"".join(aligner.add("inbound", t, chunk) for t in (0, 20, 40))
+    out += aligner.add("inbound", 1500, chunk)  # a real gap: 1.44 s of silence, then the chunk
+    assert len(out) == 1520 * 8 and out.count(0xFF) == 1440 * 8
+    out = aligner.add("inbound", 36_001_520, chunk) + aligner.add("inbound", 36_001_540, chunk)  # +10 h: re-based
+    assert out == chunk * 2 and aligner.rebased == 1
+    assert aligner.add("inbound", 36_001_560, chunk) == chunk  # later chunks follow by their timestamps
+    assert aligner.add("inbound", 60, chunk) == chunk and aligner.rebased == 2  # back 10 h: re-based again

@@ -43,7 +43,7 @@ def decoding(words: list[tuple[str, float, float]], is_speech: bool = True, dura
 def plan_with_speech(seconds: float, voiced: list[tuple[float, float]]) -> FileTranscription:
     """A plan over silence whose speech regions are given (one chunk covering them)."""
     regions = [SpeechRegion((s(a) - s(0.3), s(b) + s(0.3)), (s(a), s(b))) for a, b in voiced]
-    return FileTranscription(np.zeros(s(seconds), np.float32), BatchRequest(word_timestamps=True), regions=regions)
+    return FileTranscription(s(seconds), regions, BatchRequest(word_timestamps=True))
 
 
 def test_subtract_spans():
@@ -55,16 +55,16 @@ def test_subtract_spans():
 def test_chunks_join_speech_up_to_the_limit_and_skip_long_silences():
     audio = np.zeros(s(100), np.float32)
     regions = [SpeechRegion((s(a), s(b)), (s(a), s(b))) for a, b in [(1, 10), (11, 20), (21, 27), (28, 31), (40, 45), (46, 70)]]
-    chunks = plan_chunks(audio, regions=regions)
+    chunks = plan_chunks(len(audio), regions)
     seconds = [(a / SR, b / SR) for a, b in chunks]
     # Pauses under 2 s join speech up to 28 s, with 0.2 s of padding; longer silences are skipped.
     assert seconds == [(0.8, 27.2), (27.8, 31.2), (39.8, 45.2), (45.8, 70.2)]
-    assert plan_chunks(np.zeros(s(60), np.float32), regions=[]) == [(0, s(28)), (s(28), s(56)), (s(56), s(60))]
+    assert plan_chunks(s(60), []) == [(0, s(28)), (s(28), s(56)), (s(56), s(60))]
 
 
 def test_empty_audio_is_refused():
     with pytest.raises(BatchInputError):
-        FileTranscription(np.zeros(0, np.float32), BatchRequest())
+        FileTranscription(0, [], BatchRequest())
 
 
 def test_voice_without_words_is_decoded_again_between_the_words_found():
@@ -171,3 +171,46 @@ def test_language_detected_on_the_first_chunk_then_kept():
     result = transcribe(engine, audio, BatchRequest(model="base"))
     assert [j[2] for j in engine.jobs] == [None, "de"]
     assert result.language == "de" and all(not seg.words for seg in result.segments)  # words only when asked
+
+
+# -- reading a file without holding it (gateway.files.feed) ------------------------------
+def test_the_cutter_hands_each_span_exactly_whatever_the_block_sizes():
+    from gateway.files.feed import ChunkCutter
+
+    rng = np.random.default_rng(3)
+    audio = rng.standard_normal(s(60)).astype(np.float32)
+    spans = [(s(1), s(9)), (s(9), s(20)), (s(31), s(45)), (s(59), s(61))]  # the last runs past the end
+    cutter, got, at = ChunkCutter(spans), [], 0
+    while at < len(audio):
+        n = int(rng.integers(1, 40000))
+        got += cutter.feed(audio[at : at + n])
+        at += n
+    got += cutter.finish()
+    assert [span for span, _ in got] == spans
+    for (lo, hi), chunk in got:
+        assert np.array_equal(chunk, audio[lo:hi])
+
+
+def test_the_feed_hands_every_channel_its_chunks_in_order_and_stops_when_closed():
+    from gateway.files.feed import ChunkFeed
+
+    audio = np.arange(3 * s(30), dtype=np.float32).reshape(3, -1)
+    plans = [[(0, s(5)), (s(10), s(12))], [(s(1), s(29))], []]
+    blocks = lambda: (audio[:, at : at + 1000] for at in range(0, audio.shape[1], 1000))
+    feed = ChunkFeed(blocks, plans, ahead=1)
+    try:
+        for c, plan in enumerate(plans):  # one channel after another: each takes all of its chunks
+            channel = feed.channel(c)
+            for lo, hi in plan:
+                span, chunk = channel.next().result(timeout=10)
+                assert span == (lo, hi) and np.array_equal(chunk, audio[c, lo:hi])
+            assert channel.next().result(timeout=10) is None
+    finally:
+        feed.close()
+    # With room for one chunk per channel, a channel that does not read holds the
+    # decoder (nothing piles up); closing lets every waiting reader go.
+    held = ChunkFeed(blocks, [[(0, 10), (20, 30)], [(s(20), s(21))]], ahead=1)
+    waiting = held.channel(1).next()
+    assert not waiting.done() or waiting.cancelled()
+    held.close()
+    assert waiting.cancelled() or waiting.result() is None

@@ -96,3 +96,38 @@ def test_a_made_up_door_gets_the_server_s_auth_and_option_checks(make_server):
     assert refused.value.response.status_code == 401
     assert asyncio.run(first_line("key=sesame")).startswith("created ")
     assert asyncio.run(first_line("key=sesame&rate=12345")) == "error invalid_config"
+
+
+def test_an_observer_that_raises_does_not_stop_the_others():
+    from gateway.core.events import SessionCreated
+    from gateway.frontdoors.runner import Tee
+
+    class Broken:
+        def audio_received(self, n_bytes):
+            raise OSError("disk full")
+
+        def event_sent(self, event, delivered):
+            raise OSError("disk full")
+
+        def latency(self, kind, seconds):
+            raise OSError("disk full")
+
+    class Counting:
+        def __init__(self):
+            self.calls = 0
+
+        def audio_received(self, n_bytes):
+            self.calls += 1
+
+        def event_sent(self, event, delivered):
+            self.calls += 1
+
+        def latency(self, kind, seconds):
+            self.calls += 1
+
+    counting = Counting()
+    tee = Tee(Broken(), counting)
+    tee.audio_received(10)
+    tee.event_sent(SessionCreated("s", {}, "0"), True)
+    tee.latency("final", 0.5)
+    assert counting.calls == 3

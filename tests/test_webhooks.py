@@ -89,18 +89,42 @@ def test_finals_and_the_end_arrive_signed_despite_a_failing_receiver(make_server
     assert "stt_webhook_pending 0.0" in httpx.get(server.http + "/metrics").text
 
 
-def test_a_session_may_name_its_webhook_only_on_an_allowed_host(make_server, tmp_path):
+def test_a_session_may_name_its_webhook_only_on_an_allowed_host_and_port(make_server, tmp_path):
     receiver = Receiver()
     try:
-        server = make_server(webhook_allow_hosts=("127.0.0.1",), data_dir=str(tmp_path))
+        server = make_server(webhook_allow_hosts=(f"127.0.0.1:{receiver.running.port}",), data_dir=str(tmp_path))
         clip = CLIPS["ds-arctic-a0024"]
         asyncio.run(stream_audio(stream_url(server.ws, webhook_url=receiver.url), load_clip(clip.id), speed=3.0))
         receiver.wait_for("session.completed")
-        refused = asyncio.run(stream_audio(stream_url(server.ws, webhook_url="http://169.254.169.254/latest"), load_clip(clip.id), speed=3.0))
+        refused = {
+            url: asyncio.run(stream_audio(stream_url(server.ws, webhook_url=url), load_clip(clip.id)[:8000], speed=3.0))
+            for url in (
+                "http://169.254.169.254/latest",  # another host
+                f"http://127.0.0.1:{receiver.running.port + 1}/hook",  # the allowed host, another port
+                f"http://127.0.0.1:{receiver.running.port}\t/hook",  # issue 19: urlsplit took it, httpx refuses it
+                "file:///etc/passwd",
+            )
+        }
     finally:
         receiver.running.stop()
-    error = refused.of_type("error")[0]
-    assert error["code"] == "invalid_config" and "--webhook-allow-hosts" in error["message"]
+    for url, result in refused.items():
+        error = result.of_type("error")[0]
+        assert error["code"] == "invalid_config" and error["message"].startswith("webhook_url"), (url, error)
+    assert "--webhook-allow-hosts" in refused["http://169.254.169.254/latest"].of_type("error")[0]["message"]
+
+
+def test_the_allow_list_names_hosts_and_ports():
+    from gateway.http.webhooks import WebhookURLError, webhook_target
+
+    allowed = ("hooks.example.com", "10.0.0.5:8080", "[::1]:9000")
+    assert webhook_target("https://HOOKS.example.com/a?b=1", allowed) == "https://hooks.example.com/a?b=1"
+    assert webhook_target("http://hooks.example.com:80/x", allowed) == "http://hooks.example.com/x"
+    assert webhook_target("http://10.0.0.5:8080/x", allowed) == "http://10.0.0.5:8080/x"
+    assert webhook_target("http://[::1]:9000/x", allowed) == "http://[::1]:9000/x"
+    for url in ("http://hooks.example.com:8443/x", "http://10.0.0.5/x", "https://10.0.0.5:8443/", "http://[::1]/x",
+                "http://hooks.example.com\t/x", "http://hooks.example.com:99999/", "gopher://hooks.example.com/", "http:///x"):
+        with pytest.raises(WebhookURLError):
+            webhook_target(url, allowed)
 
 
 def test_what_was_pending_is_delivered_after_a_sigkill_and_restart(tmp_path):
@@ -145,3 +169,188 @@ def test_what_was_pending_is_delivered_after_a_sigkill_and_restart(tmp_path):
 @pytest.fixture(autouse=True)
 def _quiet_httpx_logs(caplog):
     caplog.set_level("WARNING", logger="httpx")
+
+
+# -- issue 19: what one receiver, one row or one disk must not do to the rest -----------------
+class RawReceiver:
+    """A receiver on a raw socket, for answers no web framework would give:
+    ``answer(conn)`` is called with each connection once its request is read."""
+
+    def __init__(self, answer):
+        import socket
+        import threading
+
+        self.answer = answer
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+        self.requests = 0
+        self.done = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import threading
+
+        while not self.done.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn) -> None:
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, body = data.split(b"\r\n\r\n", 1)
+            length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+            while len(body) < length:
+                body += conn.recv(65536)
+            self.requests += 1
+            try:
+                self.answer(conn)
+            except OSError:
+                pass
+
+    def stop(self) -> None:
+        self.done.set()
+        self.sock.close()
+
+
+def metric(server, name: str, **labels: str) -> float:
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(server.http + "/metrics").text
+    return sum(
+        s.value for family in text_string_to_metric_families(text) for s in family.samples
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+def test_a_receivers_answer_body_is_not_read(make_server, tmp_path):
+    pushed = [0]
+
+    def huge(conn) -> None:  # 200 OK, then 64 MB of body for as long as the gateway takes it
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 64000000\r\n\r\n")
+        block = b"x" * 65536
+        while pushed[0] < 64_000_000:
+            pushed[0] += conn.send(block)
+
+    receiver = RawReceiver(huge)
+    try:
+        server = make_server(webhook_url=receiver.url, data_dir=str(tmp_path))
+        asyncio.run(stream_audio(stream_url(server.ws), load_clip("ds-arctic-a0024"), speed=3.0))
+        outbox = server.app.state.outbox
+        deadline = time.monotonic() + 60
+        while outbox.pending():
+            assert time.monotonic() < deadline, f"{outbox.pending()} still pending"
+            time.sleep(0.05)
+    finally:
+        receiver.stop()
+    assert receiver.requests >= 2  # a final and the session's end, each delivered (the status was 200)
+    assert pushed[0] < 16_000_000, f"the gateway read {pushed[0] / 1e6:.0f} MB of an answer it needs only the status of"
+
+
+def test_a_trickling_receiver_holds_only_its_own_deliveries(make_server, tmp_path):
+    import threading
+
+    hung_up = threading.Event()
+
+    def trickle(conn) -> None:  # a status line one byte a second, for a minute
+        for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n":
+            try:
+                conn.send(bytes([byte]))
+            except OSError:
+                hung_up.set()  # the gateway gave up on it
+                return
+            if hung_up.wait(1.0):
+                return
+        raise AssertionError("a whole trickled answer was waited for")
+
+    slow, good = RawReceiver(trickle), Receiver()
+    try:
+        allowed = (f"127.0.0.1:{slow.port}", f"127.0.0.1:{good.running.port}")
+        server = make_server(webhook_allow_hosts=allowed, webhook_timeout_s=3.0, data_dir=str(tmp_path))
+        clip = load_clip("ds-arctic-a0024")
+        asyncio.run(stream_audio(stream_url(server.ws, webhook_url=slow.url), clip, speed=3.0))
+        while not slow.requests:
+            time.sleep(0.02)
+        result = asyncio.run(stream_audio(stream_url(server.ws, webhook_url=good.url), clip, speed=3.0))
+        good.wait_count(len(result.finals) + 1)  # all of them, while the slow one trickles
+        trickling = not hung_up.is_set()
+        assert hung_up.wait(30), "a delivery has no deadline of its own"
+    finally:
+        hung_up.set()
+        slow.stop()
+        good.running.stop()
+    assert trickling or len(good.received) == len(result.finals) + 1
+
+
+def test_a_poisoned_row_left_by_an_earlier_version_does_not_stop_the_outbox(make_server, tmp_path):
+    db = sqlite3.connect(tmp_path / "webhooks.sqlite3")  # the schema before issue 19, and a URL httpx refuses
+    db.execute(
+        "CREATE TABLE deliveries (id TEXT PRIMARY KEY, url TEXT NOT NULL, body BLOB NOT NULL, "
+        "attempts INTEGER NOT NULL DEFAULT 0, next_at REAL NOT NULL, created REAL NOT NULL)"
+    )
+    db.execute("INSERT INTO deliveries VALUES ('bad', 'http://127.0.0.1:9\thook', '{}', 0, 0, ?)", (time.time(),))
+    db.commit()
+    db.close()
+    receiver = Receiver()
+    try:
+        server = make_server(webhook_url=receiver.url, data_dir=str(tmp_path))
+        result = asyncio.run(stream_audio(stream_url(server.ws), load_clip("ds-arctic-a0024"), speed=3.0))
+        receiver.wait_count(len(result.finals) + 1)
+        dropped = metric(server, "stt_webhook_dropped_total", reason="invalid_url")
+    finally:
+        receiver.running.stop()
+    assert dropped >= 1
+
+
+def test_a_session_delivers_in_order_with_its_end_last(make_server, tmp_path):
+    receiver = Receiver()
+    first_final: list[str] = []
+
+    @receiver.running.app.middleware("http")
+    async def fail_the_first_final_twice(request, call_next):
+        body = json.loads(await request.body())
+        if body["type"] == "transcript.final" and body["sequence"] == 0 and receiver.attempts[body["delivery_id"]] < 2:
+            receiver.attempts[body["delivery_id"]] += 1
+            first_final.append(body["delivery_id"])
+            return Response(status_code=503)
+        return await call_next(request)
+
+    try:
+        server = make_server(webhook_url=receiver.url, data_dir=str(tmp_path))
+        result = asyncio.run(stream_audio(stream_url(server.ws, session_id="ordered"), load_clip("lhotse-libri-2412-153948-0000"), speed=3.0))
+        receiver.wait_count(len(result.finals) + 1)
+    finally:
+        receiver.running.stop()
+    assert len(first_final) == 2 and len(result.finals) >= 2
+    bodies = [body for _, body in receiver.received]
+    assert [b["sequence"] for b in bodies] == list(range(len(bodies)))
+    assert [b["type"] for b in bodies] == ["transcript.final"] * len(result.finals) + ["session.completed"]
+
+
+def test_a_full_data_dir_does_not_hang_streams(make_server, tmp_path):
+    server = make_server(webhook_url="http://127.0.0.1:9/hook", data_dir=str(tmp_path))
+    outbox = server.app.state.outbox
+    pages = outbox.db.execute("PRAGMA page_count").fetchone()[0]
+    outbox.db.execute(f"PRAGMA max_page_count = {pages}")  # no room for one more row: SQLITE_FULL, as on a full disk
+    before = metric(server, "stt_webhook_errors_total", stage="enqueue")
+    result = asyncio.run(asyncio.wait_for(
+        stream_audio(stream_url(server.ws), load_clip("lhotse-libri-2412-153948-0000"), speed=3.0), 120
+    ))
+    assert result.closed is not None and [f for f in result.finals if f["segment"]["text"].strip()]
+    assert metric(server, "stt_webhook_errors_total", stage="enqueue") - before >= 1  # the end, at least, found no room
+
+
+def test_the_outbox_is_bounded(make_server, tmp_path):
+    server = make_server(webhook_url="http://127.0.0.1:9/hook", webhook_outbox_max_rows=2, data_dir=str(tmp_path))
+    result = asyncio.run(stream_audio(stream_url(server.ws), load_clip("lhotse-libri-2412-153948-0000"), speed=3.0))
+    assert len(result.finals) >= 2 and result.closed is not None
+    assert server.app.state.outbox.pending() == 2
+    assert metric(server, "stt_webhook_dropped_total", reason="outbox_full") >= len(result.finals) + 1 - 2

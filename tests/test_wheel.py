@@ -67,14 +67,15 @@ def test_the_wheel_ships_every_module_and_the_demo(wheel):
     assert DEMO_FILES and {f"gateway/demo/{name}" for name in DEMO_FILES} <= names
 
 
-def serve(python: str, site: Path, cwd: Path) -> tuple[str, str]:
-    """Start ``python -m gateway serve`` from ``site``; returns (its start-up output, GET / through redirects)."""
+def serve(python: str, site: Path, cwd: Path, command: list[str] | None = None) -> tuple[str, str]:
+    """Start ``python -m gateway serve`` (or ``python <command> serve``) from ``site``;
+    returns (its start-up output, GET / through redirects)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "PYTHONPATH": str(site)}
     proc = subprocess.Popen(
-        [python, "-m", "gateway", "serve", "--model", "tiny.en", "--port", str(port), "--workers", "1"],
+        [python, *(command or ["-m", "gateway"]), "serve", "--model", "tiny.en", "--port", str(port), "--workers", "1"],
         cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
@@ -104,3 +105,22 @@ def test_without_the_demo_the_server_says_so_and_serves_none(python, installed, 
     output, page = serve(python, bare, tmp_path)
     assert "demo:" not in output and "not installed" in output
     assert page.startswith("404 ")
+
+
+def test_the_installed_server_runs_its_own_code_from_a_folder_holding_a_decoy_gateway(python, installed, tmp_path):
+    """Issue 19: the jemalloc re-exec ran ``python -m gateway``, which puts the
+    working directory first on sys.path: a ``gateway/`` folder there ran instead."""
+    from gateway.allocator import find_jemalloc
+
+    if find_jemalloc() is None:
+        pytest.skip("no libjemalloc2: serve does not re-execute itself")
+    decoy = tmp_path / "work"
+    (decoy / "gateway").mkdir(parents=True)
+    (decoy / "gateway" / "__init__.py").write_text("raise SystemExit('DECOY: the gateway/ of the working directory ran')\n")
+    (decoy / "gateway" / "__main__.py").write_text("raise SystemExit('DECOY: the gateway/ of the working directory ran')\n")
+    bin_dir = tmp_path / "bin"  # what pip's console script is: sys.path[0] is its own folder
+    bin_dir.mkdir()
+    (bin_dir / "stt-gateway").write_text("import sys\nfrom gateway.cli import main\nsys.exit(main())\n")
+    output, page = serve(python, installed, decoy, command=[str(bin_dir / "stt-gateway")])
+    assert "DECOY" not in output and "allocator: jemalloc" in output, output
+    assert page.startswith("200 ") and "<html" in page.lower()

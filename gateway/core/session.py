@@ -55,6 +55,7 @@ from .languages import english_only_refusal
 from .options import SessionOptions, parse_options
 from .outbox import Outbox
 from .settings import StreamSettings
+from .signals import SignalBudget
 from .transcriber import ClassifierFactory, Transcriber
 
 
@@ -138,6 +139,7 @@ class StreamSession:
         self._segment_ids = itertools.count()
         self._load = LoadReport(0.0)
         self._input_samples = 0  # at the client's sample rate
+        self._signals = SignalBudget(settings.signals)
         self._configure(options)
         self._outbox.emit(SessionCreated(self.session_id, self.options.to_dict(), __version__))
 
@@ -205,7 +207,11 @@ class StreamSession:
                     t.flush()
             elif isinstance(command, Signal):
                 self._move(trigger)
-                self._outbox.emit(Signalled(command.kind, command.value, self.options.time_offset + self.duration, command.channel))
+                refusal = self._signals.admit(self.duration)
+                if refusal is None:
+                    self._outbox.emit(Signalled(command.kind, command.value, self.options.time_offset + self.duration, command.channel))
+                elif refusal:
+                    raise ProtocolError("signal_limit", refusal)
             else:
                 self._finish()
         except ProtocolError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .options import MAX_PROMPT_CHARS
+from .signals import SignalLimits
 
 
 @dataclass(frozen=True)
@@ -42,3 +43,4 @@ class StreamSettings:
     # Engine pressure (see EngineLoad.pressure) above which a stream asks for
     # partials three times less often, so that finals keep the CPU.
     relief_pressure: float = 0.8
+    signals: SignalLimits = SignalLimits()  # DTMF keys a session takes (gateway.core.signals)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gateway.audio.resample import SAMPLE_RATE
-from vad.segmenter import Segmenter, SegmenterConfig, SpeechEnd, SpeechStart
+from vad.segmenter import Segmenter, SegmenterConfig, SegmentEvent, SpeechEnd, SpeechStart
 
 Span = tuple[int, int]  # [start, end) in samples, file time
 
@@ -23,33 +23,52 @@ class SpeechRegion:
     voiced: Span  # first to last voiced frame
 
 
+class SpeechScan:
+    """Where one channel's speech is, found as its samples go by (the VAD
+    keeps no audio): ``feed`` blocks in order, then ``finish``."""
+
+    def __init__(self, max_chunk_s: float = 28.0):
+        self._segmenter = Segmenter(
+            SegmenterConfig(aggressiveness=1, endpoint_ms=300, pre_roll_ms=300, max_segment_s=max_chunk_s)
+        )
+        self.regions: list[SpeechRegion] = []
+        self.samples = 0
+        self._start: int | None = None
+        self._onset = 0
+
+    def feed(self, samples: np.ndarray) -> None:
+        self.samples += samples.shape[0]
+        self._take(self._segmenter.feed(samples))
+
+    def finish(self) -> list[SpeechRegion]:
+        self._take(self._segmenter.flush())
+        return self.regions
+
+    def _take(self, events: list[SegmentEvent]) -> None:
+        for event in events:
+            if isinstance(event, SpeechStart):
+                self._start, self._onset = event.start, event.onset
+            elif isinstance(event, SpeechEnd) and self._start is not None:
+                voiced = (self._onset, max(event.speech_end, self._onset))
+                self.regions.append(SpeechRegion((self._start, event.end), voiced))
+                self._start = None
+
+
 def speech_regions(audio: np.ndarray, max_chunk_s: float = 28.0) -> list[SpeechRegion]:
-    segmenter = Segmenter(
-        SegmenterConfig(aggressiveness=1, endpoint_ms=300, pre_roll_ms=300, max_segment_s=max_chunk_s)
-    )
-    regions: list[SpeechRegion] = []
-    start: int | None = None
-    onset = 0
-    for event in segmenter.feed(audio) + segmenter.flush():
-        if isinstance(event, SpeechStart):
-            start, onset = event.start, event.onset
-        elif isinstance(event, SpeechEnd) and start is not None:
-            regions.append(SpeechRegion((start, event.end), (onset, max(event.speech_end, onset))))
-            start = None
-    return regions
+    scan = SpeechScan(max_chunk_s)
+    scan.feed(audio)
+    return scan.finish()
 
 
 def plan_chunks(
-    audio: np.ndarray,
+    total: int,
+    regions: list[SpeechRegion],
     max_chunk_s: float = 28.0,
     max_gap_s: float = 2.0,
     pad_s: float = 0.2,
-    regions: list[SpeechRegion] | None = None,
 ) -> list[Span]:
-    """Sample ranges to decode: speech regions joined up to ``max_chunk_s``."""
-    total = audio.shape[0]
-    if regions is None:
-        regions = speech_regions(audio, max_chunk_s)
+    """Sample ranges of a file of ``total`` samples to decode: its speech
+    ``regions`` joined up to ``max_chunk_s``, in order, never overlapping."""
     if not regions:
         # The VAD heard nothing; let Whisper's own no-speech judgement decide.
         step = int(max_chunk_s * SAMPLE_RATE)

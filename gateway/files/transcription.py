@@ -4,7 +4,10 @@ The file is cut into chunks at pauses (``gateway.files.chunks``). Chunks
 are decoded independently as batch-priority jobs, so
 the engine runs them in parallel without delaying live finals. Times are
 shifted back into file time, so timestamps run continuously over the whole
-file.
+file. A transcription plans from where the speech is (``FileScan``) and takes
+each chunk's audio from a ``ChunkSource`` as it goes, holding at most
+``ahead`` chunks: an upload of any length costs a few chunks of memory
+(``gateway.files.feed``).
 
 Whisper sometimes leaves speech of a chunk out: a last sentence it takes for
 unfinished (its training leaves the text of a segment cut by the window's end
@@ -15,9 +18,9 @@ faster-whisper's seek would. On the batch benchmark's 4.3 minutes of English
 (``python -m bench.batch``) this took tiny.en's word error rate from 0.16 to
 0.09 (64 to 20 deleted words), for about 15 % more decode time.
 
-With the language known up front (asked for, or an English-only model) all
-chunks are queued at once; otherwise the first chunk is decoded alone and its
-detected language is kept for the rest.
+With the language known up front (asked for, or an English-only model)
+``ahead`` chunks are queued at once; otherwise the first chunk is decoded
+alone and its detected language is kept for the rest.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, Generator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +41,9 @@ from gateway.inference.jobs import DecodeJob, Priority
 from gateway.inference.records import DecodeOptions, Decoding
 
 from .chunks import Span, SpeechRegion, plan_chunks, speech_regions, subtract_spans
+from .feed import ArrayChunks, Chunk, ChunkSource
+
+AHEAD = 6  # chunks of one file queued or decoding at once: the engine's workers stay busy, memory stays small
 
 
 class BatchInputError(ValueError):
@@ -64,35 +71,46 @@ class FileTranscription:
 
     def __init__(
         self,
-        audio: np.ndarray,
+        samples: int,
+        regions: list[SpeechRegion],
         request: BatchRequest,
         min_missed_s: float = 1.0,
         word_slack_s: float = 0.3,
         pad_s: float = 0.2,
         max_retries: int = 2,
-        regions: list[SpeechRegion] | None = None,
+        ahead: int = AHEAD,
     ):
-        """``regions``: where the speech is, when the caller knows (default: the VAD finds it)."""
-        if audio.shape[0] == 0:
+        """A file of ``samples`` (16 kHz) whose speech is in ``regions``; at
+        most ``ahead`` of its chunks held (queued or decoding) at once."""
+        if samples == 0:
             raise BatchInputError("the file contains no audio samples")
-        self.audio = audio
+        self.samples = samples
         self.request = request
-        self.regions = speech_regions(audio) if regions is None else regions
-        self.chunks = plan_chunks(audio, regions=self.regions)
+        self.regions = regions
+        self.chunks = plan_chunks(samples, regions)
         self.min_missed = int(min_missed_s * SAMPLE_RATE)
         self.word_slack = int(word_slack_s * SAMPLE_RATE)
         self.pad = int(pad_s * SAMPLE_RATE)
         self.max_retries = max_retries
+        self.ahead = ahead
         self._depth: dict[Span, int] = {chunk: 0 for chunk in self.chunks}
         self._decoded: list[tuple[Span, Decoding]] = []
         # For text in file order while pieces are still decoding: the chunk
         # each piece came from, and the pieces of each chunk not settled yet.
         self._chunk_of: dict[Span, Span] = {chunk: chunk for chunk in self.chunks}
         self._unsettled: dict[Span, int] = {chunk: 1 for chunk in self.chunks}
+        self._audio: dict[Span, np.ndarray] = {}  # the chunks being decoded: their pieces are cut from them
         self._told = 0  # chunks whose text ``new_text`` has given
+
+    @classmethod
+    def of_audio(cls, audio: np.ndarray, request: BatchRequest, **tuning: Any) -> FileTranscription:
+        """A plan for audio in memory (the VAD finds its speech)."""
+        return cls(audio.shape[0], speech_regions(audio), request, **tuning)
 
     def job(self, piece: Span, language: str | None) -> DecodeJob:
         start, end = piece
+        chunk = self._chunk_of[piece]
+        audio = self._audio[chunk][start - chunk[0] : end - chunk[0]]
         r = self.request
         options = DecodeOptions(
             language=language,
@@ -102,7 +120,7 @@ class FileTranscription:
             word_timestamps=True,  # always: ``missed`` needs them, and segment times come from them
             segment_timestamps=True,
         )
-        return DecodeJob(self.audio[start:end], options, Priority.BATCH, model=r.model)
+        return DecodeJob(audio, options, Priority.BATCH, model=r.model)
 
     def settle(self, piece: Span, decoding: Decoding) -> list[Span]:
         """Keep a decoded piece; returns the parts of it to decode again (speech it left out).
@@ -118,6 +136,8 @@ class FileTranscription:
             self._depth[p] = depth + 1
             self._chunk_of[p] = chunk
         self._unsettled[chunk] += len(again) - 1
+        if self._unsettled[chunk] == 0:
+            self._audio.pop(chunk, None)  # every piece of it is decoded
         return again
 
     def new_text(self) -> str:
@@ -169,41 +189,48 @@ class FileTranscription:
                 out.append(span)
         return out
 
-    def steps(self, engine: Engine) -> Generator[Future, Decoding, Transcription]:
-        """The whole decoding, for a driver to run: yields the future of each
-        piece in turn, is sent its decoding, returns the transcription.
-        Closing it early cancels the pieces still queued."""
+    def steps(self, engine: Engine, source: ChunkSource) -> Generator[Future[Any], Any, Transcription]:
+        """The whole decoding, for a driver to run: yields futures (of a
+        chunk's audio from ``source``, or of a piece's decoding) and is sent
+        each one's result; returns the transcription. At most ``ahead``
+        chunks are held at once (one until the language is known). Closing
+        it early cancels the pieces still queued."""
+        ahead = self.ahead
         language = known_language(engine, self.request)
-        pending: deque[tuple[Span, Future]] = deque()
+        pending: deque[tuple[Span, Future[Decoding]]] = deque()
+        taken = 0  # chunks taken from the source
 
         def submit(pieces: list[Span]) -> None:
             pending.extend((p, engine.submit(self.job(p, language))) for p in pieces)
 
         try:
-            queue = list(self.chunks)
-            if language is None:  # detected on the first chunk, then kept
-                first = queue.pop(0)
-                pending.append((first, engine.submit(self.job(first, None))))
-                decoding = yield pending[0][1]
-                pending.popleft()
-                language = decoding.language
-                submit(queue)
-                submit(self.settle(first, decoding))
-            else:
-                submit(queue)
-            while pending:
+            while True:
+                while taken < len(self.chunks) and len(self._audio) < (ahead if language is not None else 1):
+                    chunk: Chunk | None = yield source.next()
+                    if chunk is None:
+                        raise BatchInputError("the file's audio ended before its planned chunks")  # not expected: same bytes
+                    span, audio = chunk
+                    assert span == self.chunks[taken], (span, self.chunks[taken])
+                    taken += 1
+                    self._audio[span] = audio
+                    submit([span])
+                if not pending:
+                    break
                 piece, future = pending[0]
                 decoding = yield future
                 pending.popleft()
+                if language is None:  # the first chunk, decoded alone: its language is kept
+                    language = decoding.language
                 submit(self.settle(piece, decoding))
         finally:
             for _, future in pending:
                 future.cancel()
+        assert language is not None, "a file has at least one chunk"
         return self.join(language)
 
     def join(self, language: str) -> Transcription:
         """The settled pieces in file time, in order, as one transcription."""
-        duration = self.audio.shape[0] / SAMPLE_RATE
+        duration = self.samples / SAMPLE_RATE
         pieces = []
         for (start, end), d in self._decoded:
             if not d.is_speech:
@@ -235,9 +262,8 @@ def known_language(engine: Engine, request: BatchRequest) -> str | None:
     return "en" if registry.is_multilingual(registry.resolve(request.model)) is False else None
 
 
-def transcribe(engine: Engine, audio: np.ndarray, request: BatchRequest) -> Transcription:
+def run_steps(steps: Generator[Future[Any], Any, Transcription]) -> Transcription:
     """Blocking driver (CLI, benchmarks)."""
-    steps = FileTranscription(audio, request).steps(engine)
     try:
         future = next(steps)
         while True:
@@ -248,18 +274,22 @@ def transcribe(engine: Engine, audio: np.ndarray, request: BatchRequest) -> Tran
         steps.close()
 
 
-async def transcribe_stream(engine: Engine, audio: np.ndarray, request: BatchRequest) -> AsyncGenerator[str | Transcription, None]:
+def transcribe(engine: Engine, audio: np.ndarray, request: BatchRequest) -> Transcription:
+    """Audio in memory, blocking."""
+    plan = FileTranscription.of_audio(audio, request)
+    return run_steps(plan.steps(engine, ArrayChunks(audio, plan.chunks)))
+
+
+async def text_as_decoded(engine: Engine, plan: FileTranscription, source: ChunkSource) -> AsyncGenerator[str | Transcription, None]:
     """Event-loop driver that tells the text as it is decoded: pieces of
     text in file order (joined, the whole text), then the transcription.
     Closing it early cancels the pieces still queued."""
-    loop = asyncio.get_running_loop()
-    plan = await loop.run_in_executor(None, FileTranscription, audio, request)
-    steps = plan.steps(engine)
+    steps = plan.steps(engine, source)
     try:
         future = next(steps)
         while True:
-            decoding = await asyncio.wrap_future(future)
-            future = steps.send(decoding)
+            result = await asyncio.wrap_future(future)
+            future = steps.send(result)
             text = plan.new_text()
             if text:
                 yield text
@@ -272,30 +302,35 @@ async def transcribe_stream(engine: Engine, audio: np.ndarray, request: BatchReq
         steps.close()
 
 
-async def transcribe_async(engine: Engine, audio: np.ndarray, request: BatchRequest) -> Transcription:
-    """Event-loop driver (HTTP API): ``transcribe_stream`` without the
-    pieces; a cancelled request cancels its queued pieces.
-
-    The plan (a VAD pass over the whole file: seconds for an hour of audio)
-    is made on a worker thread, so that the event loop keeps serving streams.
-    """
-    pieces = transcribe_stream(engine, audio, request)
+async def transcribe_planned(engine: Engine, plan: FileTranscription, source: ChunkSource) -> Transcription:
+    """Event-loop driver (HTTP API): ``text_as_decoded`` without the
+    pieces; a cancelled request cancels its queued pieces."""
+    pieces = text_as_decoded(engine, plan, source)
     try:
         async for piece in pieces:
             if isinstance(piece, Transcription):
                 return piece
     finally:
         await pieces.aclose()
-    raise AssertionError("transcribe_stream ends with the transcription")
+    raise AssertionError("text_as_decoded ends with the transcription")
+
+
+async def transcribe_async(engine: Engine, audio: np.ndarray, request: BatchRequest) -> Transcription:
+    """Audio in memory, on the event loop; the plan (a VAD pass: seconds
+    for an hour of audio) is made on a worker thread, so that the event
+    loop keeps serving streams."""
+    loop = asyncio.get_running_loop()
+    plan = await loop.run_in_executor(None, FileTranscription.of_audio, audio, request)
+    return await transcribe_planned(engine, plan, ArrayChunks(audio, plan.chunks))
 
 
 async def transcribe_channels(
-    engine: Engine, planes: np.ndarray, request: BatchRequest, labels: Sequence[str]
+    engine: Engine, plans: Sequence[FileTranscription], sources: Sequence[ChunkSource], labels: Sequence[str]
 ) -> Transcription:
-    """A multichannel file: each channel (row of ``planes``) transcribed on
-    its own, at once (their chunks share the workers), then joined in time
-    order, each segment marked with its channel and label."""
-    results = await asyncio.gather(*(transcribe_async(engine, plane, request) for plane in planes))
+    """A multichannel file: each channel transcribed on its own, at once
+    (their chunks share the workers), then joined in time order, each
+    segment marked with its channel and label."""
+    results = await asyncio.gather(*(transcribe_planned(engine, p, s) for p, s in zip(plans, sources, strict=True)))
     return join_channels(results, labels)
 
 

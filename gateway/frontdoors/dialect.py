@@ -70,6 +70,8 @@ class Dialect(abc.ABC):
     # first messages, not the upgrade (Twilio's <Stream> URL has no query):
     # the socket is accepted, then ``open_with`` is fed frames until ready.
     opens_in_band: ClassVar[bool] = False
+    # True: a telephony door, whose session ids are its calls' (Twilio's callSid).
+    telephony: ClassVar[bool] = False
 
     def __init__(self, upgrade: Upgrade):
         self.upgrade = upgrade

@@ -15,6 +15,7 @@ import asyncio
 import bisect
 import logging
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol
@@ -62,22 +63,34 @@ class RunnerObserver(Protocol):
 
 
 class Tee:
-    """Several observers as one (metrics, and the session's subscribers)."""
+    """Several observers as one (metrics, and the session's subscribers).
+
+    An observer is a side path: one that raises (a full disk under the
+    webhook outbox, a bug) is logged, once, and the others and the stream
+    go on. It used to raise inside the runner's pump, and the stream hung
+    after its finals, never closed."""
 
     def __init__(self, *observers: RunnerObserver):
         self.observers = observers
+        self._failed: set[int] = set()  # observers whose failure was logged
+
+    def _each(self, call: Callable[[RunnerObserver], None]) -> None:
+        for observer in self.observers:
+            try:
+                call(observer)
+            except Exception:
+                if id(observer) not in self._failed:
+                    self._failed.add(id(observer))
+                    log.exception("%s failed; the stream goes on without it", type(observer).__name__)
 
     def audio_received(self, n_bytes: int) -> None:
-        for o in self.observers:
-            o.audio_received(n_bytes)
+        self._each(lambda o: o.audio_received(n_bytes))
 
     def event_sent(self, event: Event, delivered: bool) -> None:
-        for o in self.observers:
-            o.event_sent(event, delivered)
+        self._each(lambda o: o.event_sent(event, delivered))
 
     def latency(self, kind: str, seconds: float) -> None:
-        for o in self.observers:
-            o.latency(kind, seconds)
+        self._each(lambda o: o.latency(kind, seconds))
 
 
 class ArrivalClock:

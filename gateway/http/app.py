@@ -31,12 +31,12 @@ from gateway.inference.models import LoadSettings, ModelRegistry, all_languages
 
 from . import observability as metrics
 from .admission import StreamHub
-from .auth import AuthMiddleware, Keys, Origins, redact_secrets_in_logs
+from .auth import AuthMiddleware, HostCheck, Hosts, Keys, Origins, redact_secrets_in_logs
 from .batch import install_batch_routes
 from .demo import demo_directory, mount_demo
 from .sessions import SessionRegistry, install_session_routes
 from .streams import StreamDoors
-from .webhooks import WebhookOutbox
+from .webhooks import WebhookOutbox, callable_url
 
 
 def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engine: Engine | None = None) -> FastAPI:
@@ -47,9 +47,14 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engi
     owns_engine = engine is None
     engine = engine or Engine(registry, observer=metrics.observe_decode)
     hub = StreamHub(engine, config.max_streams, config.admission)
-    keys = Keys(config.api_keys)
+    keys = Keys(config.api_keys, config.admin_keys)
     webhooks_on = bool(config.webhook_url or config.webhook_allow_hosts)
-    outbox = WebhookOutbox(config.data_dir, config.webhook_secret) if webhooks_on else None
+    if config.webhook_url:
+        callable_url(config.webhook_url)  # WebhookURLError (a ValueError) at start-up, not at the first final
+    outbox = WebhookOutbox(
+        config.data_dir, config.webhook_secret, timeout_s=config.webhook_timeout_s,
+        max_rows=config.webhook_outbox_max_rows, max_bytes=int(config.webhook_outbox_max_mb * 1e6),
+    ) if webhooks_on else None
     sessions = SessionRegistry(config.session_retention_s, config.subscriber_backlog, outbox, config.webhook_url)
     if outbox is not None:
         metrics.webhook_pending.set_function(outbox.pending)
@@ -104,6 +109,7 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engi
     app.state.hub = hub
     app.state.keys = keys
     app.state.doors = doors
+    app.state.outbox = outbox
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, Any]:
@@ -153,5 +159,7 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engi
     # Added last, so it runs first: a request without a key is refused
     # before anything reads its body.
     app.add_middleware(AuthMiddleware, keys=keys, public_prefixes=("/demo/",))
+    # Outermost: a request to a name this server does not have (DNS rebinding) goes no further.
+    app.add_middleware(HostCheck, hosts=Hosts(config.allowed_hosts, config.host))
     app.state.demo_served = config.demo and mount_demo(app, demo_directory())
     return app

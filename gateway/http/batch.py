@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
@@ -17,12 +17,13 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
 
 from gateway import formats
-from gateway.audio import AudioDecodeError, AudioTooLong, decode_file
+from gateway.audio import AudioDecodeError, AudioTooLong
 from gateway.config import ServerConfig
 from gateway.core.languages import english_only_refusal, normalise_language
 from gateway.core.options import channel_labels, prompt_too_long
 from gateway.core.records import Transcription
-from gateway.files.transcription import BatchInputError, BatchRequest, transcribe_async, transcribe_channels, transcribe_stream
+from gateway.files.transcription import BatchInputError, BatchRequest
+from gateway.files.upload import Upload, transcribe_upload, upload_text
 from gateway.inference.engine import Engine
 from gateway.inference.models import ModelError, ModelInfo, ModelRegistry, UnknownModelError, all_languages
 
@@ -100,7 +101,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "Missing or invalid API key (when the server has keys)"},
     404: {"model": ErrorBody, "description": "Unknown model; the message lists the available ones"},
     413: {"model": ErrorBody, "description": "The upload is larger than --max-upload-mb, or its audio longer than --max-audio-s"},
-    503: {"model": ErrorBody, "description": "The model cannot be loaded"},
+    503: {"model": ErrorBody, "description": "The model cannot be loaded, or --max-uploads uploads are being transcribed (Retry-After)"},
 }
 
 # The 200 of a transcription: the response_format asked for, or events with stream=true.
@@ -179,6 +180,33 @@ async def events(pieces: AsyncGenerator[str | Transcription, None]) -> AsyncIter
         await pieces.aclose()
 
 
+class UploadSlots:
+    """How many uploads are transcribed at once: each holds its file's bytes
+    (up to --max-upload-mb) and a few chunks of audio per channel, so their
+    number bounds what uploads may take of the memory."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.taken = 0
+
+    def take(self) -> bool:
+        if self.limit and self.taken >= self.limit:
+            return False
+        self.taken += 1
+        return True
+
+    def give_back(self) -> None:
+        self.taken -= 1
+
+    async def held_by(self, body: AsyncIterable[Any]) -> AsyncIterator[Any]:
+        """``body``, giving the slot back when it ends (or its client leaves)."""
+        try:
+            async for chunk in body:
+                yield chunk
+        finally:
+            self.give_back()
+
+
 def _error(status: int, message: str, param: str | None = None, code: str | None = None, **extra: Any) -> JSONResponse:
     metrics.batch_requests.labels(str(status)).inc()
     return openai_error(status, message, param, code, **extra)
@@ -187,8 +215,26 @@ def _error(status: int, message: str, param: str | None = None, code: str | None
 def install_batch_routes(app: FastAPI, engine: Engine, registry: ModelRegistry, config: ServerConfig) -> None:
     max_bytes = int(config.max_upload_mb * 1_000_000)
     app.add_middleware(UploadLimit, max_bytes=max_bytes)
+    uploads = UploadSlots(config.max_uploads)
 
     async def run(http: Request, form: TranscriptionForm, file: UploadFile, task: str) -> Response:
+        if not uploads.take():
+            return _error(
+                503, f"the server is transcribing {uploads.limit} uploads already (--max-uploads); try again shortly",
+                code="at_capacity", headers={"Retry-After": "5"},
+            )
+        handed_on = False  # a streamed answer gives the slot back when its stream ends
+        try:
+            response = await transcribe_request(http, form, file, task)
+            if isinstance(response, StreamingResponse):
+                response.body_iterator = uploads.held_by(response.body_iterator)
+                handed_on = True
+            return response
+        finally:
+            if not handed_on:
+                uploads.give_back()
+
+    async def transcribe_request(http: Request, form: TranscriptionForm, file: UploadFile, task: str) -> Response:
         try:
             model_id = registry.resolve(form.model)
         except UnknownModelError as exc:
@@ -212,12 +258,14 @@ def install_batch_routes(app: FastAPI, engine: Engine, registry: ModelRegistry, 
         if form.multichannel and form.stream:
             return _error(400, "stream=true and multichannel=true together are not served; use one of them", "stream")
         loop = asyncio.get_running_loop()
-        try:
-            audio = await loop.run_in_executor(None, decode_file, data, config.max_audio_s, form.multichannel)
+        try:  # the first pass over the file (bounded: no audio is kept); the second is the transcription's
+            upload = await loop.run_in_executor(None, Upload.read, data, config.max_audio_s, form.multichannel)
         except AudioTooLong as exc:
             return _error(413, str(exc), "file", "audio_too_long")
         except AudioDecodeError as exc:
             return _error(400, f"{exc}; send wav, flac, mp3, ogg/opus, m4a/aac, webm or another format FFmpeg reads", "file", "invalid_audio")
+        if upload.scan.samples == 0:
+            return _error(400, "the file contains no audio samples", "file", "empty_audio")
         words = "word" in form.timestamp_granularities
         request = BatchRequest(
             model=model_id, language=language, task=task, prompt=form.prompt or None,
@@ -226,17 +274,16 @@ def install_batch_routes(app: FastAPI, engine: Engine, registry: ModelRegistry, 
         labels: tuple[str, ...] = ()
         if form.multichannel:
             try:
-                labels = channel_labels(form.channel_labels or None, audio.shape[0])
+                labels = channel_labels(form.channel_labels or None, upload.channels)
             except ValueError as exc:
-                return _error(400, f"{exc} (the file has {audio.shape[0]})", "channel_labels")
+                return _error(400, f"{exc} (the file has {upload.channels})", "channel_labels")
         if form.stream:
             return StreamingResponse(
-                events(transcribe_stream(engine, audio, request)), media_type="text/event-stream",
+                events(upload_text(engine, upload, request)), media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
         try:
-            work = transcribe_channels(engine, audio, request, labels) if form.multichannel else transcribe_async(engine, audio, request)
-            result = await until_disconnected(http, work)
+            result = await until_disconnected(http, transcribe_upload(engine, upload, request, labels))
         except ClientGone:
             metrics.batch_requests.labels("499").inc()
             return Response(status_code=499)  # nobody reads it; the queued chunks were cancelled

@@ -24,6 +24,16 @@ stream_latency = Histogram(
 stream_errors = Counter("stt_stream_errors_total", "Error events sent to stream clients, by code", ["door", "code"])
 streams_total = Counter("stt_streams_total", "Live streams by outcome", ["outcome"])
 webhook_pending = Gauge("stt_webhook_pending", "Webhook deliveries waiting in the outbox (the webhook backlog)")
+webhook_dropped = Counter(
+    "stt_webhook_dropped_total",
+    "Webhook deliveries given up: outbox_full (not stored), invalid_url (cannot be called), given_up (too old)",
+    ["reason"],
+)
+webhook_errors = Counter(
+    "stt_webhook_errors_total",
+    "Failures of the webhook machinery itself (enqueue: not stored, the stream went on; outbox: reading or updating it; delivery)",
+    ["stage"],
+)
 subscribers_active = Gauge("stt_subscribers_active", "Clients following a session (WS /v0/sessions/{id}/events)")
 audio_bytes = Counter("stt_stream_audio_bytes_total", "Audio bytes received on live streams")
 events = Counter(

@@ -7,6 +7,7 @@ get the last finals and ``session.closed``), then exits.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import signal
 from types import FrameType
@@ -16,12 +17,14 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.exceptions import SecurityError
 
 from gateway import __version__
 from gateway.config import ServerConfig
 
 from .admission import StreamHub
 from .app import create_app
+from .auth import Keys, exposure_refusal
 
 log = logging.getLogger("gateway")
 
@@ -29,14 +32,65 @@ WS_MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # one WebSocket message; larger ones clo
 
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's websockets-sansio protocol, without a false error.
+    """uvicorn's websockets-sansio protocol, with three mends.
 
-    After a denial response (401, 503) it still takes the handshake for
-    pending and logs "ASGI callable returned without completing handshake"
-    at ERROR on every refused stream, which would page whoever alerts on
-    errors whenever admission control works as meant (Kludex/uvicorn#3138,
-    open). The client got its response; the handshake is over.
+    - After a denial response (401, 503) it still takes the handshake for
+      pending and logs "ASGI callable returned without completing
+      handshake" at ERROR on every refused stream, which would page whoever
+      alerts on errors whenever admission control works as meant
+      (Kludex/uvicorn#3138, open). The client got its response; the
+      handshake is over.
+    - An upgrade that h11 took but websockets cannot parse (a request line
+      over its 8 KB, as 700 Deepgram ``keyterm``s make) left the connection
+      unanswered and open for ever: websockets only records the failure,
+      and uvicorn never looks. It is answered (414 or 400) and closed here;
+      ten such upgrades used to fill ``--max-connections`` and make the
+      health probes answer 503.
+    - The header deadline (``HTTPProtocol``) ends when h11 has the headers;
+      the handshake after it gets one of its own, so that no upgrade holds a
+      connection unanswered.
     """
+
+    header_timeout_s = 10.0  # set per server by uvicorn_config
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self._handshake_deadline: asyncio.TimerHandle | None = self.loop.call_later(
+            self.header_timeout_s, self._handshake_too_slow
+        )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end_handshake_deadline()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if not self.handshake_initiated and self.conn.handshake_exc is not None and not self.transport.is_closing():
+            self._refuse_handshake()
+
+    def _refuse_handshake(self) -> None:
+        cause = self.conn.handshake_exc.__cause__ if self.conn.handshake_exc is not None else None
+        too_long = isinstance(cause, SecurityError) and "line too long" in str(cause)
+        status, phrase = (414, "URI Too Long") if too_long else (400, "Bad Request")
+        message = "the request line or a header is longer than 8 KB" if too_long else "not a valid WebSocket upgrade request"
+        body = json.dumps({"error": {"message": message, "type": "invalid_request_error", "param": None, "code": "bad_request"}}).encode()
+        self.transport.write(
+            f"HTTP/1.1 {status} {phrase}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n".encode() + body
+        )
+        self.handshake_complete = self.close_sent = True
+        self._end_handshake_deadline()
+        self.transport.close()
+
+    def _handshake_too_slow(self) -> None:
+        self._handshake_deadline = None
+        if not self.handshake_complete and not self.transport.is_closing():
+            self.transport.abort()
+
+    def _end_handshake_deadline(self) -> None:
+        if self._handshake_deadline is not None:
+            self._handshake_deadline.cancel()
+            self._handshake_deadline = None
 
     async def send(self, message: Any) -> None:
         if (
@@ -51,8 +105,11 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
             self.transport.abort()
             return
         await super().send(message)
+        if message["type"] == "websocket.accept":
+            self._end_handshake_deadline()
         if message["type"] == "websocket.http.response.body" and not message.get("more_body", False):
             self.handshake_complete = True
+            self._end_handshake_deadline()
 
 
 class HTTPProtocol(H11Protocol):
@@ -124,12 +181,13 @@ class GatewayServer(uvicorn.Server):
 def uvicorn_config(app: Any, config: ServerConfig, **overrides: Any) -> uvicorn.Config:
     """uvicorn's settings for the gateway (the server and the tests share them)."""
     http = type("HTTPProtocol", (HTTPProtocol,), {"header_timeout_s": config.header_timeout_s})
+    ws = type("WebSocketProtocol", (WebSocketProtocol,), {"header_timeout_s": config.header_timeout_s})
     settings: dict[str, Any] = dict(
         host=config.host,
         port=config.port,
         log_level=config.log_level,
         http=http,
-        ws=WebSocketProtocol,
+        ws=ws,
         ws_max_size=WS_MAX_MESSAGE_BYTES,
         limit_concurrency=config.max_connections or None,
         # Streams were finalised (or given up on) by the drain before this.
@@ -139,6 +197,10 @@ def uvicorn_config(app: Any, config: ServerConfig, **overrides: Any) -> uvicorn.
 
 
 def serve(config: ServerConfig) -> None:
+    """Run the gateway until a stop signal; ``ValueError`` for settings it must not run with."""
+    refusal = exposure_refusal(config.host, Keys(config.api_keys, config.admin_keys), config.allow_anonymous)
+    if refusal is not None:
+        raise ValueError(refusal)
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(config)
     server = GatewayServer(uvicorn_config(app, config), app.state.hub, config.drain_timeout_s)

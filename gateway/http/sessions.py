@@ -1,7 +1,10 @@
 """Live sessions and their subscribers: a call followed on a supervisor's screen.
 
 Every stream, whatever its door, is a ``SessionRecord`` here while it runs
-and for ``--session-retention-s`` after. The runner hands the record every
+and for ``--session-retention-s`` after. A record has an owner (the tenant
+of the key that opened it): a key lists, reads and follows only its own
+sessions, an admin key every one, and session ids are unique per owner,
+ended ones included while their snapshot is kept. The runner hands the record every
 event it sends (``event_sent``, the observer interface); the record keeps
 the finals (for snapshots and for the replay a late subscriber gets) and
 offers each event, in the native protocol's form, to its subscribers.
@@ -18,7 +21,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 
 from gateway.core.events import Event, Flushed, SessionClosed, Signalled, TranscriptFinal
 from gateway.core.options import SessionOptions
@@ -26,7 +29,7 @@ from gateway.core.session import StreamSession
 from gateway.frontdoors.dialect import CLOSE_NORMAL, CLOSE_POLICY, chosen_subprotocol, presented_key
 
 from . import observability as metrics
-from .auth import Keys, Origins, origin_refused, unauthorized
+from .auth import Keys, Origins, Viewer, origin_refused, unauthorized
 from .errors import openai_error
 from .webhooks import WebhookOutbox
 
@@ -57,7 +60,11 @@ class Subscriber:
 class SessionRecord:
     """One session as its subscribers and snapshots see it."""
 
-    def __init__(self, session: StreamSession, door: str, webhooks: tuple[str, ...] = (), outbox: WebhookOutbox | None = None):
+    def __init__(
+        self, session: StreamSession, door: str, webhooks: tuple[str, ...] = (), outbox: WebhookOutbox | None = None,
+        owner: str | None = None,
+    ):
+        self.owner = owner  # the tenant that opened it (None: a server without keys)
         self.webhooks = webhooks if outbox is not None else ()
         self.outbox = outbox
         self.session: StreamSession | None = session  # let go of at the end: a retained record is small
@@ -123,10 +130,23 @@ class SessionRecord:
         self._duration, self._options = self.duration, self.options
         self.session = None
 
-    def summary(self) -> dict[str, Any]:
+    @property
+    def next_segment_id(self) -> int:
+        """The id a resumed session's first segment must have to continue this one."""
+        return self.finals[-1]["segment"]["id"] + 1 if self.finals else self._options.first_segment_id
+
+    def resume(self, session: StreamSession, webhooks: tuple[str, ...]) -> None:
+        """The same session, continued on a new connection (PROTOCOL.md section 7):
+        its finals so far stay, the new ones follow."""
+        self.session, self.ended, self.closed_event = session, None, None
+        self._options = session.options
+        self.webhooks = tuple(dict.fromkeys((*self.webhooks, *webhooks))) if self.outbox is not None else ()
+
+    def summary(self, admin: bool = False) -> dict[str, Any]:
         options = self.options
         return {
             "session_id": self.session_id,
+            **({"tenant": self.owner} if admin else {}),
             "kind": self.door,
             "status": "live" if self.live else "ended",
             "channels": options.channels,
@@ -136,19 +156,22 @@ class SessionRecord:
             "audio_s": round(self.duration, 3),
         }
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, admin: bool = False) -> dict[str, Any]:
         labels = self.options.labels
         channels = []
         for c, label in enumerate(labels):
             finals = [f for f in self.finals if f.get("channel", 0) == c]
             text = " ".join(f["segment"]["text"].strip() for f in finals if f["segment"]["text"].strip())
             channels.append({"channel": c, "label": label, "text": text, "finals": [f["segment"] for f in finals]})
-        return self.summary() | {"channels": channels}
+        return self.summary(admin) | {"channels": channels}
 
     def replay(self) -> list[str]:
         """What a subscriber joining now is sent first: the finals and signals (DTMF) so far, and the end if it came."""
         events = [*self.history, *([self.closed_event] if self.closed_event else [])]
         return [json.dumps(e, ensure_ascii=False) for e in events]
+
+
+SessionKey = tuple[str | None, str]  # (owner, session id)
 
 
 class SessionRegistry:
@@ -157,30 +180,60 @@ class SessionRegistry:
         self.webhook_url = webhook_url  # every session's, when set
         self.retention_s = retention_s
         self.backlog = backlog
-        self.live: dict[str, SessionRecord] = {}
-        self._ended: OrderedDict[str, SessionRecord] = OrderedDict()
+        self.live: dict[SessionKey, SessionRecord] = {}
+        self._ended: OrderedDict[SessionKey, SessionRecord] = OrderedDict()
 
-    def taken(self, session_id: str) -> bool:
-        return session_id in self.live
-
-    def open(self, session: StreamSession, door: str, webhook_url: str | None = None) -> SessionRecord:
+    def open(self, session: StreamSession, door: str, webhook_url: str | None = None, owner: str | None = None) -> SessionRecord:
+        """A new session's record, or, for a resume of one that ended and is
+        still kept (same owner, its next segment id), that record continued."""
         urls = tuple(dict.fromkeys(u for u in (self.webhook_url, webhook_url) if u))
-        record = SessionRecord(session, door, urls, self.outbox)
-        self.live[record.session_id] = record
+        key = (owner, session.session_id)
+        record = self._ended.pop(key, None)
+        if record is not None:
+            record.resume(session, urls)
+        else:
+            record = SessionRecord(session, door, urls, self.outbox, owner)
+        self.live[key] = record
         return record
+
+    def refusal(self, owner: str | None, session_id: str, first_segment_id: int) -> str | None:
+        """Why a client may not name its session ``session_id``, or None."""
+        self._prune()
+        if (owner, session_id) in self.live:
+            return f"session_id {session_id!r} is taken by a live session"
+        ended = self._ended.get((owner, session_id))
+        if ended is not None and (not ended.finals or first_segment_id != ended.next_segment_id):
+            return (
+                f"session_id {session_id!r} is an ended session whose snapshot is kept for {self.retention_s:g} s: "
+                "choose another" + (f", or resume it (first_segment_id={ended.next_segment_id})" if ended.finals else "")
+            )
+        return None
 
     def close(self, record: SessionRecord) -> None:
         record.end()
         for subscriber in record.subscribers:
             subscriber.offer(None)
-        self.live.pop(record.session_id, None)
-        self._ended[record.session_id] = record
-        self._ended.move_to_end(record.session_id)
+        key = (record.owner, record.session_id)
+        self.live.pop(key, None)
+        self._ended[key] = record
+        self._ended.move_to_end(key)
+        if self.outbox is not None:
+            self.outbox.session_ended(record.session_id)
         self._prune()
 
-    def get(self, session_id: str) -> SessionRecord | None:
+    def visible(self, viewer: Viewer) -> list[SessionRecord]:
+        """The live sessions ``viewer`` may see."""
+        return [r for r in self.live.values() if viewer.sees(r.owner)]
+
+    def find(self, viewer: Viewer, session_id: str, tenant: str | None = None) -> list[SessionRecord]:
+        """The sessions of that id ``viewer`` may see (live first): one for a
+        key; for an admin key, one per tenant that has the id (``tenant`` picks one)."""
         self._prune()
-        return self.live.get(session_id) or self._ended.get(session_id)
+        found = [
+            r for r in (*self.live.values(), *reversed(self._ended.values()))
+            if r.session_id == session_id and viewer.sees(r.owner) and (tenant is None or r.owner == tenant)
+        ]
+        return found
 
     def _prune(self) -> None:
         horizon = time.time() - self.retention_s
@@ -192,19 +245,39 @@ class SessionRegistry:
 
 
 def install_session_routes(app: FastAPI, sessions: SessionRegistry, keys: Keys, origins: Origins, send_timeout_s: float) -> None:
-    @app.get("/v0/sessions", tags=["sessions"], summary="Live sessions")
-    async def list_sessions() -> dict[str, Any]:
-        return {"object": "list", "data": [r.summary() for r in sessions.live.values()]}
+    """The session routes. Their key was checked by the auth middleware (HTTP)
+    or is checked here (the WebSocket); it decides which sessions are seen."""
+
+    def lookup(viewer: Viewer, session_id: str, tenant: str | None) -> SessionRecord | Any:
+        found = sessions.find(viewer, session_id, tenant)
+        if not found:
+            return openai_error(404, f"no session {session_id!r} (live, or ended in the last {sessions.retention_s:g} s)", "session_id", "session_not_found")
+        if len({r.owner for r in found}) > 1:  # only an admin key sees several tenants
+            return openai_error(
+                409, f"several tenants have a session {session_id!r}: name one with ?tenant=", "tenant", "ambiguous_session",
+                tenants=sorted(str(r.owner) for r in found),
+            )
+        return found[0]
+
+    def request_viewer(request: Request | WebSocket) -> Viewer:
+        return keys.viewer(presented_key(request.headers.get("authorization"), request.scope.get("subprotocols", [])))
+
+    @app.get("/v0/sessions", tags=["sessions"], summary="Live sessions (of this key; every one for an admin key)")
+    async def list_sessions(request: Request) -> dict[str, Any]:
+        viewer = request_viewer(request)
+        return {"object": "list", "data": [r.summary(viewer.admin) for r in sessions.visible(viewer)]}
 
     @app.get(
         "/v0/sessions/{session_id}", tags=["sessions"], summary="A session's finals so far, per channel",
-        responses={404: {"description": "No live session by that id, and none ended within the retention period"}},
+        responses={
+            404: {"description": "No session of this key by that id, live or ended within the retention period"},
+            409: {"description": "An admin key, and several tenants have a session by that id: add ?tenant="},
+        },
     )
-    async def session_snapshot(session_id: str) -> Any:
-        record = sessions.get(session_id)
-        if record is None:
-            return openai_error(404, f"no session {session_id!r} (live, or ended in the last {sessions.retention_s:g} s)", "session_id", "session_not_found")
-        return record.snapshot()
+    async def session_snapshot(request: Request, session_id: str, tenant: str | None = None) -> Any:
+        viewer = request_viewer(request)
+        record = lookup(viewer, session_id, tenant)
+        return record.snapshot(viewer.admin) if isinstance(record, SessionRecord) else record
 
     async def follow(websocket: WebSocket, session_id: str) -> None:
         origin = websocket.headers.get("origin")
@@ -215,11 +288,9 @@ def install_session_routes(app: FastAPI, sessions: SessionRegistry, keys: Keys, 
         if keys.required and not keys.valid(presented_key(websocket.headers.get("authorization"), subprotocols)):
             await websocket.send_denial_response(unauthorized())
             return
-        record = sessions.get(session_id)
-        if record is None:
-            await websocket.send_denial_response(
-                openai_error(404, f"no session {session_id!r}", "session_id", "session_not_found")
-            )
+        record = lookup(request_viewer(websocket), session_id, websocket.query_params.get("tenant"))
+        if not isinstance(record, SessionRecord):
+            await websocket.send_denial_response(record)
             return
         await websocket.accept(subprotocol=chosen_subprotocol(subprotocols))
         replay = record.replay()

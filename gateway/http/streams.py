@@ -29,13 +29,15 @@ from gateway.inference.engine import Engine
 
 from . import observability as metrics
 from .admission import StreamHub
-from .auth import Keys, Origins, origin_refused, unauthorized
+from .auth import TELEPHONY_TENANT, Keys, Origins, origin_refused, unauthorized
 from .errors import openai_error
 from .sessions import SessionRecord, SessionRegistry
-from .webhooks import host_allowed
+from .webhooks import WebhookURLError, webhook_target
 
 log = logging.getLogger("gateway")
 SESSION_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# Twilio's call ids: only its door names sessions so, a stream cannot squat a call to come.
+TELEPHONY_ID = re.compile(r"CA[0-9a-fA-F]{32}")
 OPENING_MESSAGES = 16  # an in-band opening (Twilio's connected, start) takes at most this many
 
 
@@ -118,10 +120,11 @@ class StreamDoors:
                 metrics.streams_total.labels("unauthorized").inc()
                 await websocket.close(CLOSE_POLICY, "unauthorized: a valid api_key is needed")
                 return
+        owner = self._owner(dialect, key_needed)
         try:
-            session_id = self._session_id(dialect)
-            webhook = self._webhook_url(dialect)
             options = parse_options(dialect.options(), self.defaults, self.languages, self.settings.max_prompt_chars)
+            session_id = self._session_id(dialect, owner, options)
+            webhook = self._webhook_url(dialect)
             session = StreamSession(options, self.catalog, self.languages, self.settings, session_id=session_id)
         except ProtocolError as exc:
             metrics.streams_total.labels("invalid_config").inc()
@@ -133,7 +136,7 @@ class StreamDoors:
             return
         if not dialect.opens_in_band:
             await websocket.accept(subprotocol=dialect.subprotocol())
-        record = self.sessions.open(session, dialect.name, webhook)  # followed by subscribers from now on
+        record = self.sessions.open(session, dialect.name, webhook, owner)  # followed by subscribers from now on
         runner = StreamRunner(websocket, session, dialect, self.engine, Tee(metrics.StreamMetrics(dialect.name), record), self.limits)
         with self.hub.open(runner), self._tracked(record):
             metrics.streams_active.labels(dialect.name).inc()
@@ -184,21 +187,40 @@ class StreamDoors:
         url = dialect.webhook_url()
         if url is None:
             return None
-        if self.sessions.outbox is None or not host_allowed(url, self.webhook_hosts):
+        if self.sessions.outbox is None:
             raise ProtocolError(
-                "invalid_config", "webhook_url must be http(s) on a host in the server's --webhook-allow-hosts", fatal=True
+                "invalid_config", "this server takes no per-session webhook_url (it has no --webhook-allow-hosts)", fatal=True
             )
-        return url
+        try:
+            return webhook_target(url, self.webhook_hosts)
+        except WebhookURLError as exc:
+            raise ProtocolError("invalid_config", str(exc), fatal=True) from None
 
-    def _session_id(self, dialect: Dialect) -> str | None:
-        """The id a client asks for: a name of 1 to 128 letters, digits and ``._:-``, not live already."""
+    def _owner(self, dialect: Dialect, key_needed: bool) -> str | None:
+        """The tenant the session belongs to: its key's; a call that a
+        signature proved without a key belongs to the telephony tenant (admin keys see it)."""
+        if not self.keys.required:
+            return None
+        key = dialect.api_key()
+        if self.keys.valid(key):
+            return self.keys.tenant(key)
+        assert not key_needed, "a session opened without a valid key needs a proof of its own"
+        return TELEPHONY_TENANT
+
+    def _session_id(self, dialect: Dialect, owner: str | None, options: SessionOptions) -> str | None:
+        """The id a client asks for: a name of 1 to 128 letters, digits and
+        ``._:-``, not one of its owner's live or kept sessions (unless it
+        resumes that one), and not a telephony call's id on another door."""
         wanted = dialect.session_id()
         if wanted is None:
             return None
-        if not SESSION_ID.fullmatch(wanted):
+        if not isinstance(wanted, str) or not SESSION_ID.fullmatch(wanted):
             raise ProtocolError("invalid_config", "session_id must be 1 to 128 letters, digits, '.', '_', ':' or '-'", fatal=True)
-        if self.sessions.taken(wanted):
-            raise ProtocolError("invalid_config", f"session_id {wanted!r} is taken by a live session", fatal=True)
+        if not dialect.telephony and TELEPHONY_ID.fullmatch(wanted):
+            raise ProtocolError("invalid_config", "session_id: ids of the form CA + 32 hex digits are Twilio calls' own", fatal=True)
+        refusal = self.sessions.refusal(owner, wanted, options.first_segment_id)
+        if refusal is not None:
+            raise ProtocolError("invalid_config", refusal, fatal=True)
         return wanted
 
     @staticmethod

@@ -11,7 +11,6 @@ same turn formatted (Whisper's own text, punctuated and cased).
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -29,6 +28,7 @@ from gateway.core.events import (
 )
 from gateway.core.options import LIMITS
 
+from .. import wire
 from ..dialect import Dialect, Frame, Upgrade, bearer_token
 
 ENCODINGS = {"pcm_s16le": "pcm_s16le", "pcm_mulaw": "mulaw"}
@@ -37,26 +37,7 @@ PUNCTUATION = ".,?!;:\"'()[]{}…。，？！"
 CONTROL = ("KeepAlive", "ForceEndpoint", "UpdateConfiguration", "Terminate")
 
 
-def _flag(value: Any, key: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"  # the Python SDK sends True/False
-    raise ProtocolError("invalid_config", f"{key} must be true or false, got {value!r}", fatal=True)
-
-
-def _ms(value: Any, key: str) -> int:
-    try:
-        number = float(value)
-        if not math.isfinite(number) or number < 0:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise ProtocolError("invalid_config", f"{key} must be a number of milliseconds, got {value!r}", fatal=True) from None
-    low, high = LIMITS["endpoint_ms"]
-    return int(min(max(number, low), high))
-
-
-def turn_options(params: Mapping[str, Any]) -> dict[str, Any]:
+def turn_options(params: Mapping[str, Any], problem: wire.Problem = wire.OPENING) -> dict[str, Any]:
     """The core options for AssemblyAI's turn parameters (query or UpdateConfiguration).
 
     The gateway ends a turn after ``endpoint_ms`` of silence: that is
@@ -67,16 +48,12 @@ def turn_options(params: Mapping[str, Any]) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for key in ("min_turn_silence", "min_end_of_turn_silence_when_confident", "max_turn_silence"):
         if params.get(key) is not None:
-            options["endpoint_ms"] = _ms(params[key], key)
+            options["endpoint_ms"] = wire.milliseconds(params[key], key, LIMITS["endpoint_ms"], problem)
             break
     terms = params.get("keyterms_prompt")
-    if isinstance(terms, str):
-        try:
-            terms = json.loads(terms)
-        except ValueError:
-            raise ProtocolError("invalid_config", "keyterms_prompt must be a JSON list of strings", fatal=True) from None
-    prompt = params.get("prompt")
-    parts = [p for p in (prompt, ", ".join(map(str, terms)) if isinstance(terms, list) and terms else None) if p]
+    keyterms = wire.words(terms, "keyterms_prompt", problem) if terms is not None else []
+    prompt = wire.text(params.get("prompt"), "prompt", problem)
+    parts = [p for p in (prompt, ", ".join(keyterms) if keyterms else None) if p]
     if parts:
         options["prompt"] = " ".join(parts)
     return options
@@ -105,7 +82,7 @@ class AssemblyAIDialect(Dialect):
     def options(self) -> Mapping[str, Any]:
         params = self.upgrade.params()
         # formatted_finals: the parameter's earlier name, which pipecat sends
-        self.format_turns = _flag(params.get("format_turns", params.get("formatted_finals", "false")), "format_turns")
+        self.format_turns = wire.flag(params.get("format_turns", params.get("formatted_finals")), "format_turns", False)
         options: dict[str, Any] = {"interim_results": True}
         if "sample_rate" in params:
             options["sample_rate"] = params["sample_rate"]
@@ -123,11 +100,8 @@ class AssemblyAIDialect(Dialect):
     def commands(self, frame: Frame) -> list[Command]:
         if isinstance(frame, bytes):
             return [Audio(frame)]
-        try:
-            message = json.loads(frame)
-        except (ValueError, RecursionError):
-            raise ProtocolError("invalid_message", "text messages must be JSON such as {\"type\": \"ForceEndpoint\"}") from None
-        kind = message.get("type") if isinstance(message, dict) else None
+        message = wire.json_object(frame, 'a text message (such as {"type": "ForceEndpoint"})')
+        kind = message.get("type")
         if kind == "KeepAlive":
             return []
         if kind == "ForceEndpoint":
@@ -135,13 +109,12 @@ class AssemblyAIDialect(Dialect):
         if kind == "Terminate":
             return [End()]
         if kind == "UpdateConfiguration":
-            assert isinstance(message, dict)
-            changes = turn_options(message)
+            changes = turn_options(message, wire.MESSAGE)
             if "format_turns" in message:
-                self.format_turns = _flag(message["format_turns"], "format_turns")
+                self.format_turns = wire.flag(message["format_turns"], "format_turns", self.format_turns, wire.MESSAGE)
             self._updates += 1
             return [Configure(changes)]
-        raise ProtocolError("invalid_message", f"unknown message type {kind!r}; messages taken: {', '.join(CONTROL)}")
+        raise ProtocolError("invalid_message", f"unknown message type {wire.shown(kind)}; messages taken: {', '.join(CONTROL)}")
 
     # -- server messages ------------------------------------------------------------
     def frames(self, event: Event) -> list[Frame]:

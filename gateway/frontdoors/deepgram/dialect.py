@@ -32,6 +32,7 @@ from gateway.core.events import (
 )
 from gateway.core.options import LIMITS
 
+from .. import wire
 from ..dialect import Dialect, Frame, Upgrade
 
 ENCODINGS = {"linear16": "pcm_s16le", "linear32": "pcm_s32le", "mulaw": "mulaw", "alaw": "alaw"}
@@ -40,30 +41,6 @@ ENCODINGS = {"linear16": "pcm_s16le", "linear32": "pcm_s32le", "mulaw": "mulaw",
 DEEPGRAM_MODEL_PREFIXES = ("nova", "enhanced", "flux", "general", "phonecall", "meeting")
 CONTROL = ("KeepAlive", "Finalize", "CloseStream", "Configure")
 PUNCTUATION = ".,?!;:\"'()[]{}…。，？！"
-
-
-def _flag(params: Mapping[str, str], key: str, default: bool) -> bool:
-    value = params.get(key)
-    if value is None:
-        return default
-    if value.lower() in ("true", "1"):
-        return True
-    if value.lower() in ("false", "0"):
-        return False
-    raise ProtocolError("invalid_config", f"{key} must be true or false, got {value!r}", fatal=True)
-
-
-def _milliseconds(params: Mapping[str, str], key: str) -> int | None:
-    value = params.get(key)
-    if value is None:
-        return None
-    try:
-        number = float(value)
-        if not math.isfinite(number) or number < 0:
-            raise ValueError
-    except ValueError:
-        raise ProtocolError("invalid_config", f"{key} must be a number of milliseconds, got {value!r}", fatal=True) from None
-    return int(number)
 
 
 class DeepgramDialect(Dialect):
@@ -101,10 +78,11 @@ class DeepgramDialect(Dialect):
 
     def options(self) -> Mapping[str, Any]:
         params = self.upgrade.params()
-        self.vad_events = _flag(params, "vad_events", False)
+        self.vad_events = wire.flag(params.get("vad_events"), "vad_events", False)
         self.endpointing = params.get("endpointing", "").lower() != "false"
-        self.utterance_end_ms = _milliseconds(params, "utterance_end_ms")
-        options: dict[str, Any] = {"interim_results": _flag(params, "interim_results", False)}  # Deepgram's default
+        ms = params.get("utterance_end_ms")
+        self.utterance_end_ms = None if ms is None else int(wire.number(ms, "utterance_end_ms", low=0))
+        options: dict[str, Any] = {"interim_results": wire.flag(params.get("interim_results"), "interim_results", False)}  # Deepgram's default
         model = params.get("model")
         if model and not model.lower().startswith(DEEPGRAM_MODEL_PREFIXES):
             options["model"] = model
@@ -126,20 +104,17 @@ class DeepgramDialect(Dialect):
             # Several channels are transcribed each on its own (multichannel=true);
             # Deepgram would transcribe their mix otherwise, which a call's two
             # parties talking over each other does not survive.
-            if not _flag(params, "multichannel", False):
+            count = wire.integer(channels, "channels", low=1, high=int(LIMITS["channels"][1]))
+            if not wire.flag(params.get("multichannel"), "multichannel", False):
                 raise ProtocolError(
-                    "invalid_config", f"channels={channels} needs multichannel=true: each channel is transcribed on its own", fatal=True
+                    "invalid_config", f"channels={count} needs multichannel=true: each channel is transcribed on its own", fatal=True
                 )
-            options["channels"] = channels
-            self.channels = int(channels) if channels.isdigit() else 1
+            options["channels"] = self.channels = count
         endpointing = params.get("endpointing")
         if endpointing is not None and endpointing.lower() not in ("false", "true"):
-            low, high = LIMITS["endpoint_ms"]
             # Deepgram's default is 10 ms and LiveKit sends 25: Whisper needs
             # whole phrases, so a shorter endpoint becomes the gateway's shortest.
-            ms = _milliseconds(params, "endpointing")
-            assert ms is not None
-            options["endpoint_ms"] = int(min(max(ms, low), high))
+            options["endpoint_ms"] = wire.milliseconds(endpointing, "endpointing", LIMITS["endpoint_ms"])
         terms = [v for k, v in self.upgrade.query if k in ("keyterm", "keyterms")]
         terms += [v.rsplit(":", 1)[0] if ":" in v else v for k, v in self.upgrade.query if k == "keywords"]
         if terms:
@@ -154,11 +129,8 @@ class DeepgramDialect(Dialect):
     def commands(self, frame: Frame) -> list[Command]:
         if isinstance(frame, bytes):
             return [Audio(frame)] if frame else [End()]  # an empty frame: Deepgram's old way to close
-        try:
-            message = json.loads(frame)
-        except (ValueError, RecursionError):
-            raise ProtocolError("invalid_message", "text messages must be JSON control messages such as {\"type\": \"KeepAlive\"}") from None
-        kind = message.get("type") if isinstance(message, dict) else None
+        message = wire.json_object(frame, 'a text message (a control message such as {"type": "KeepAlive"})')
+        kind = message.get("type")
         if kind == "KeepAlive":
             return []
         if kind == "Finalize":
@@ -171,11 +143,10 @@ class DeepgramDialect(Dialect):
             if keyterms is None:
                 self._keyterms_pending += 1
                 return [Configure({})]
-            if not isinstance(keyterms, list) or not all(isinstance(t, str) for t in keyterms):
-                raise ProtocolError("invalid_message", "Configure: keyterms must be a list of strings")
+            terms = wire.words(keyterms, "Configure: keyterms", wire.MESSAGE)
             self._keyterms_pending += 1
-            return [Configure({"prompt": ", ".join(keyterms) or None})]
-        raise ProtocolError("invalid_message", f"unknown message type {kind!r}; control messages: {', '.join(CONTROL)}")
+            return [Configure({"prompt": ", ".join(terms) or None})]
+        raise ProtocolError("invalid_message", f"unknown message type {wire.shown(kind)}; control messages: {', '.join(CONTROL)}")
 
     # -- server messages ------------------------------------------------------------
     def frames(self, event: Event) -> list[Frame]:

@@ -32,10 +32,12 @@ from gateway.core.events import (
     TranscriptPartial,
 )
 
+from .. import wire
 from ..dialect import Dialect, Frame, Upgrade
 from ..settled import SettledWords
 from .session import TurnConfig, Update, beta_session_object, read_update, session_object
 
+CLIENT_EVENT = wire.Problem("invalid_request_error", False)  # OpenAI's error type for a bad client event
 CLIENT_EVENTS = (
     "session.update", "input_audio_buffer.append", "input_audio_buffer.commit", "input_audio_buffer.clear",
 )
@@ -88,11 +90,8 @@ class OpenAIRealtimeDialect(Dialect):
     def commands(self, frame: Frame) -> list[Command]:
         if isinstance(frame, bytes):
             raise ProtocolError("invalid_request_error", "send audio as input_audio_buffer.append events (base64), not binary frames")
-        try:
-            event = json.loads(frame)
-        except (ValueError, RecursionError):
-            raise ProtocolError("invalid_request_error", "client events must be JSON objects") from None
-        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        event = wire.json_object(frame, "a client event", CLIENT_EVENT)
+        if not isinstance(event.get("type"), str):
             raise ProtocolError("invalid_request_error", 'a client event must be a JSON object with a "type" string')
         kind = event["type"]
         if kind == "input_audio_buffer.append":

@@ -16,6 +16,8 @@ from typing import Any
 from gateway.core.errors import ProtocolError
 from gateway.core.options import LIMITS
 
+from .. import wire
+
 # Audio formats: the OpenAI name -> (sample rate, the core's encoding).
 FORMATS = {"audio/pcm": (24000, "pcm_s16le"), "audio/pcmu": (8000, "mulaw"), "audio/pcma": (8000, "alaw")}
 BETA_FORMATS = {"pcm16": "audio/pcm", "g711_ulaw": "audio/pcmu", "g711_alaw": "audio/pcma"}
@@ -54,19 +56,25 @@ class Update:
     beta: bool
 
 
+INVALID_VALUE = wire.Problem("invalid_value", False)  # OpenAI's code for a bad field; the session goes on
+
+
 def _aggressiveness(threshold: Any) -> int:
     """server_vad's threshold (0..1, higher: louder speech needed) -> webrtcvad's mode 0..3."""
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
-        raise ProtocolError("invalid_value", f"turn_detection.threshold must be a number from 0 to 1, got {threshold!r}")
-    return 0 if threshold < 0.3 else 1 if threshold < 0.45 else 2 if threshold < 0.65 else 3
+    value = wire.number(threshold, "turn_detection.threshold", INVALID_VALUE, low=0.0, high=1.0)
+    return 0 if value < 0.3 else 1 if value < 0.45 else 2 if value < 0.65 else 3
 
 
 def _clamp(name: str, ms: Any, option: str) -> int:
     """A turn_detection duration, brought within the gateway's bounds for ``option``."""
-    if isinstance(ms, bool) or not isinstance(ms, (int, float)) or ms != ms:
-        raise ProtocolError("invalid_value", f"turn_detection.{name} must be a number of milliseconds, got {ms!r}")
-    low, high = LIMITS[option]
-    return int(min(max(ms, low), high))
+    return wire.milliseconds(ms, f"turn_detection.{name}", LIMITS[option], INVALID_VALUE)
+
+
+def _choice(value: Any, name: str, allowed: Any) -> str:
+    """One of ``allowed``'s keys (a string), or the error naming them."""
+    if not isinstance(value, str) or value not in allowed:
+        raise INVALID_VALUE(f"{name} must be one of {', '.join(allowed)}, got {wire.shown(value)}")
+    return value
 
 
 def read_update(session: Any, beta: bool, current: TurnConfig) -> Update:
@@ -74,7 +82,8 @@ def read_update(session: Any, beta: bool, current: TurnConfig) -> Update:
     if not isinstance(session, dict):
         raise ProtocolError("invalid_request_error", "session.update needs a 'session' object")
     if beta:
-        fmt: Any = {"type": BETA_FORMATS.get(session.get("input_audio_format") or "", session.get("input_audio_format"))}
+        beta_format = session.get("input_audio_format")
+        fmt: Any = {"type": BETA_FORMATS[_choice(beta_format, "input_audio_format", BETA_FORMATS)]} if beta_format else {}
         transcription = session.get("input_audio_transcription") or {}
         audio_in = {k: session[k] for k in ("turn_detection",) if k in session}
         if "input_audio_noise_reduction" in session:
@@ -91,9 +100,7 @@ def read_update(session: Any, beta: bool, current: TurnConfig) -> Update:
         transcription = audio_in.get("transcription") or {}
     changes: dict[str, Any] = {}
     if isinstance(fmt, dict) and fmt.get("type"):
-        if fmt["type"] not in FORMATS:
-            raise ProtocolError("invalid_value", f"audio format {fmt['type']!r} is not served; use one of {', '.join(FORMATS)}")
-        rate, encoding = FORMATS[fmt["type"]]
+        rate, encoding = FORMATS[_choice(fmt["type"], "audio format", FORMATS)]
         changes["sample_rate"], changes["encoding"] = fmt.get("rate") or rate, encoding
     if isinstance(transcription, dict):
         changes |= _transcription(transcription)
@@ -113,10 +120,10 @@ def _transcription(transcription: dict[str, Any]) -> dict[str, Any]:
     language = transcription.get("language") or (languages[0] if isinstance(languages, list) and len(languages) == 1 else None)
     if language:
         changes["language"] = language
-    prompt = transcription.get("prompt") or ""
-    keywords = transcription.get("keywords") or []
-    if isinstance(keywords, list) and keywords:
-        prompt = " ".join(p for p in (prompt, ", ".join(map(str, keywords))) if p)
+    prompt = wire.text(transcription.get("prompt"), "transcription.prompt", INVALID_VALUE) or ""
+    keywords = transcription.get("keywords")
+    if keywords:
+        prompt = " ".join(p for p in (prompt, ", ".join(wire.words(keywords, "transcription.keywords", INVALID_VALUE))) if p)
     if prompt:
         changes["prompt"] = prompt
     return changes
@@ -130,9 +137,7 @@ def _turn_detection(turn: Any, changes: dict[str, Any]) -> dict[str, Any] | None
         raise ProtocolError("invalid_value", "turn_detection must be null or of type server_vad or semantic_vad")
     effective = dict(DEFAULT_VAD) | {k: v for k, v in turn.items() if v is not None}
     if effective["type"] == "semantic_vad":
-        eagerness = turn.get("eagerness") or "auto"
-        if eagerness not in EAGERNESS_ENDPOINT_MS:
-            raise ProtocolError("invalid_value", f"eagerness must be one of {', '.join(EAGERNESS_ENDPOINT_MS)}")
+        eagerness = _choice(turn.get("eagerness") or "auto", "turn_detection.eagerness", EAGERNESS_ENDPOINT_MS)
         changes["endpoint_ms"] = EAGERNESS_ENDPOINT_MS[eagerness]
     else:
         changes["endpoint_ms"] = _clamp("silence_duration_ms", effective["silence_duration_ms"], "endpoint_ms")

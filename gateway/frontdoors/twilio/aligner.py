@@ -7,6 +7,13 @@ where its timestamp says; gaps are silence; a chunk that comes after its
 place was sent (too late) or twice is dropped where it overlaps; a track
 that falls more than ``max_lag_ms`` behind the other is padded with
 silence, so that a silent party never holds up the other's transcript.
+
+A timestamp further than ``max_gap_ms`` from where its track stands (a
+jump of hours forward, or back; a stream whose timestamps start at 1e30)
+is not a gap in the call but a broken clock: the track's timeline is
+re-based so that the chunk goes on where the track is, and the chunks
+after it follow it by their timestamps as before. Filling such a jump
+with silence lost the rest of a call (each later chunk landed hours away).
 """
 
 from __future__ import annotations
@@ -23,18 +30,22 @@ class TrackAligner:
         self.max_lag = max_lag_ms * RATE // 1000
         self.max_gap = max_gap_ms * RATE // 1000  # a longer jump is not filled whole: it is not a real gap
         self._buffers = {track: bytearray() for track in tracks}  # from ``sent`` on
+        self._shift = {track: 0 for track in tracks}  # samples added to a track's timestamps (re-based)
         self.sent = 0  # samples of every track handed on
+        self.rebased = 0  # timestamp jumps re-based
 
     def add(self, track: str, timestamp_ms: int, payload: bytes) -> bytes:
         """Place a chunk; returns the interleaved audio that is now complete."""
         buffer = self._buffers[track]
-        start = timestamp_ms * RATE // 1000 - self.sent
+        start = timestamp_ms * RATE // 1000 + self._shift[track] - self.sent
+        if not -self.max_gap <= start - len(buffer) <= self.max_gap:  # a jump, not a gap: re-base the track
+            self._shift[track] += len(buffer) - start
+            self.rebased += 1
+            start = len(buffer)
         if start < 0:  # its beginning was sent already (late, or a duplicate)
             payload, start = payload[-start:], 0
         if start > len(buffer):
-            gap = min(start - len(buffer), self.max_gap)
-            buffer.extend(bytes([MULAW_SILENCE]) * gap)
-            start = len(buffer)
+            buffer.extend(bytes([MULAW_SILENCE]) * (start - len(buffer)))
         buffer[start : start + len(payload)] = payload
         return self._ready()
 

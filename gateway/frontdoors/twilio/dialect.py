@@ -15,7 +15,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -25,6 +24,7 @@ from gateway.core.errors import ProtocolError
 from gateway.core.events import Event
 from gateway.core.options import OPTION_KEYS
 
+from .. import wire
 from ..dialect import Dialect, Frame, Upgrade
 from .aligner import RATE, TrackAligner
 
@@ -33,6 +33,17 @@ log = logging.getLogger(__name__)
 # Options a <Parameter> may set; the audio's format is Twilio's.
 PARAMETER_OPTIONS = tuple(k for k in OPTION_KEYS if k not in ("sample_rate", "encoding", "channels", "channel_labels"))
 TRACK_LABELS = {"inbound": "inbound_label", "outbound": "outbound_label"}
+DTMF_KEYS = "0123456789*#ABCD"
+
+
+def signed_bases(public_url: str) -> list[str]:
+    """The base URLs Twilio may have signed: it connects to media streams
+    over ``wss://`` only, and signs that URL, so an operator's
+    ``https://host`` is checked as ``wss://host`` (``http`` as ``ws``) too."""
+    base = public_url.rstrip("/")
+    scheme, sep, rest = base.partition("://")
+    websocket = {"https": "wss", "http": "ws"}.get(scheme.lower())
+    return [base, f"{websocket}{sep}{rest}"] if websocket else [base]
 
 
 def twilio_signature(auth_token: str, url: str) -> str:
@@ -43,6 +54,7 @@ def twilio_signature(auth_token: str, url: str) -> str:
 class TwilioDialect(Dialect):
     name = "twilio"
     opens_in_band = True
+    telephony = True
     auth_token: ClassVar[str | None] = None  # --twilio-auth-token: check X-Twilio-Signature
     public_url: ClassVar[str | None] = None  # --public-url: the URL Twilio signed is built from it
 
@@ -55,7 +67,7 @@ class TwilioDialect(Dialect):
     def __init__(self, upgrade: Upgrade):
         super().__init__(upgrade)
         self._signed = False
-        self._start: dict[str, Any] = {}
+        self._call: str | None = None
         self._parameters: dict[str, str] = {}
         self._aligner: TrackAligner | None = None
 
@@ -63,12 +75,12 @@ class TwilioDialect(Dialect):
     def upgrade_refusal(self) -> tuple[int, dict[str, Any]] | None:
         if not self.auth_token:
             return None
-        base = (self.public_url or "").rstrip("/")
-        url = base + self.upgrade.path
+        path = self.upgrade.path
         if self.upgrade.query:
-            url += "?" + "&".join(f"{k}={v}" for k, v in self.upgrade.query)
+            path += "?" + "&".join(f"{k}={v}" for k, v in self.upgrade.query)
         given = self.upgrade.header("x-twilio-signature") or ""
-        if not hmac.compare_digest(twilio_signature(self.auth_token, url), given):
+        expected = [twilio_signature(self.auth_token, base + path) for base in signed_bases(self.public_url or "")]
+        if not any([hmac.compare_digest(e, given) for e in expected]):  # a list: every form is compared
             message = "X-Twilio-Signature does not match this server's Twilio auth token and public URL"
             return 403, {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": "bad_signature"}}
         self._signed = True
@@ -79,22 +91,30 @@ class TwilioDialect(Dialect):
 
     def open_with(self, frame: Frame) -> bool:
         """Messages before the audio: ``connected``, then ``start`` (True: ready)."""
-        message = self._json(frame)
+        message = wire.json_object(frame, "a Twilio message")
         event = message.get("event")
         if event == "connected":
             return False
         if event != "start" or not isinstance(message.get("start"), dict):
-            raise ProtocolError("invalid_message", f"expected Twilio's connected and start messages, got {event!r}")
+            raise ProtocolError("invalid_message", f"expected Twilio's connected and start messages, got {wire.shown(event)}")
         start = message["start"]
         fmt = start.get("mediaFormat") or {}
-        if fmt and (fmt.get("encoding") != "audio/x-mulaw" or int(fmt.get("sampleRate", RATE)) != RATE):
-            raise ProtocolError("invalid_config", f"media format {fmt} is not Twilio's audio/x-mulaw at 8000 Hz")
-        tracks = [t for t in start.get("tracks") or ["inbound"] if t in TRACK_LABELS]
+        if not isinstance(fmt, dict):
+            raise ProtocolError("invalid_config", f"start.mediaFormat must be an object, got {wire.shown(fmt)}")
+        if fmt:
+            rate = wire.integer(fmt.get("sampleRate", RATE), "start.mediaFormat.sampleRate", high=10**6)
+            if fmt.get("encoding") != "audio/x-mulaw" or rate != RATE:
+                raise ProtocolError("invalid_config", f"media format {wire.shown(fmt)} is not Twilio's audio/x-mulaw at 8000 Hz")
+        announced = start.get("tracks") or ["inbound"]
+        if not isinstance(announced, list):
+            raise ProtocolError("invalid_config", f"start.tracks must be a list of track names, got {wire.shown(announced)}")
+        tracks = [t for t in TRACK_LABELS if t in announced]
         if not tracks:
-            raise ProtocolError("invalid_config", f"no inbound or outbound track in {start.get('tracks')!r}")
+            raise ProtocolError("invalid_config", f"no inbound or outbound track in {wire.shown(announced)}")
         parameters = start.get("customParameters") or {}
-        self._parameters = {str(k): str(v) for k, v in parameters.items()} if isinstance(parameters, dict) else {}
-        self._start = start
+        self._parameters = {str(k): v for k, v in parameters.items() if isinstance(v, str)} if isinstance(parameters, dict) else {}
+        call = start.get("callSid")
+        self._call = call if isinstance(call, str) and call else None
         self._aligner = TrackAligner(tracks)
         return True
 
@@ -102,8 +122,7 @@ class TwilioDialect(Dialect):
         return self._parameters.get("api_key")
 
     def session_id(self) -> str | None:
-        call = self._start.get("callSid")
-        return str(call) if call else None
+        return self._call
 
     def webhook_url(self) -> str | None:
         return self._parameters.get("webhook_url")
@@ -120,7 +139,7 @@ class TwilioDialect(Dialect):
 
     # -- the call ------------------------------------------------------------------
     def commands(self, frame: Frame) -> list[Command]:
-        message = self._json(frame)
+        message = wire.json_object(frame, "a Twilio message")
         event = message.get("event")
         if event == "media":
             return self._media(message.get("media"))
@@ -130,8 +149,8 @@ class TwilioDialect(Dialect):
             return [*([Audio(tail)] if tail else []), End()]
         if event == "dtmf":
             dtmf: dict[str, Any] = message["dtmf"] if isinstance(message.get("dtmf"), dict) else {}
-            digit = str(dtmf.get("digit", ""))[:1]
-            if digit:  # for the call's followers, at the time it came
+            digit = dtmf.get("digit")
+            if isinstance(digit, str) and len(digit) == 1 and digit in DTMF_KEYS:  # for the call's followers, at the time it came
                 track = str(dtmf.get("track", "inbound_track")).removesuffix("_track")
                 channel = self._aligner.tracks.index(track) if self._aligner and track in self._aligner.tracks else 0
                 return [Signal("dtmf", digit, channel)]
@@ -142,17 +161,28 @@ class TwilioDialect(Dialect):
         if not isinstance(media, dict):
             raise ProtocolError("invalid_message", "a media message needs its 'media' object")
         track = media.get("track", "inbound")
-        if track not in self._aligner.tracks:
-            raise ProtocolError("invalid_message", f"media of track {track!r}, which start did not announce")
+        if not isinstance(track, str) or track not in self._aligner.tracks:
+            raise ProtocolError("invalid_message", f"media of track {wire.shown(track)}, which start did not announce")
+        payload = media.get("payload", "")
         try:
-            payload = base64.b64decode(media.get("payload", ""), validate=True)
-            timestamp = int(media.get("timestamp", 0))
-        except (binascii.Error, ValueError, TypeError):
-            raise ProtocolError("invalid_audio", "media: payload must be base64 and timestamp a number of ms") from None
-        if timestamp < 0:
-            raise ProtocolError("invalid_audio", "media: timestamp must not be negative")
-        ready = self._aligner.add(track, timestamp, payload)
+            audio = base64.b64decode(payload, validate=True) if isinstance(payload, str) else None
+        except (binascii.Error, ValueError):
+            audio = None
+        if audio is None:
+            raise ProtocolError("invalid_audio", "media: payload must be base64")
+        ready = self._aligner.add(track, self._timestamp(media.get("timestamp", 0)), audio)
         return [Audio(ready)] if ready else []
+
+    @staticmethod
+    def _timestamp(value: Any) -> int:
+        """Milliseconds since the stream began: Twilio sends a string of digits
+        (read exactly: a float would make 1e30 + 20 equal 1e30), or a number."""
+        problem = wire.Problem("invalid_audio", False)
+        if isinstance(value, str) and value.isascii() and value.isdigit():
+            return int(value)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+        return int(wire.number(value, "media.timestamp", problem, low=0.0))
 
     def at_loss(self) -> list[Command]:
         tail = self._aligner.flush() if self._aligner is not None else b""
@@ -161,12 +191,3 @@ class TwilioDialect(Dialect):
     def frames(self, event: Event) -> list[Frame]:
         return []  # a one-way stream: Twilio reads nothing; subscribers and webhooks get the transcript
 
-    @staticmethod
-    def _json(frame: Frame) -> dict[str, Any]:
-        try:
-            message = json.loads(frame)
-        except (ValueError, RecursionError):
-            raise ProtocolError("invalid_message", "Twilio messages are JSON text") from None
-        if not isinstance(message, dict):
-            raise ProtocolError("invalid_message", "Twilio messages are JSON objects")
-        return message
