@@ -57,7 +57,9 @@ RUN pip install --no-cache-dir --only-binary=:all: -c /tmp/constraints.txt /tmp/
 
 # The webhook outbox (SQLite) lives in the data dir, created only when
 # webhooks are on; mount a volume there to keep undelivered webhooks across
-# containers.
+# containers. On 0.0.0.0 the server will not start without a choice:
+# STT_GATEWAY_API_KEYS (or STT_GATEWAY_ADMIN_KEYS), or
+# STT_GATEWAY_ALLOW_ANONYMOUS=1 to let anyone who reaches the port in.
 ENV STT_GATEWAY_HOST=0.0.0.0 \
     STT_GATEWAY_PORT=8000 \
     STT_GATEWAY_DATA_DIR=/var/lib/stt-gateway

@@ -13,7 +13,13 @@ as a subprocess and driven over loopback by:
 - a chaos loop, every few seconds one of: a client that stops reading, an
   idle socket, a half-sent request, an upload bomb (8-bit audio with a 1 Hz
   header), a 100 Hz file, a corrupt mp3, JSON nested 100 000 deep, a 3.6 MB
-  prompt; each with the answer it must get;
+  prompt, and (issue 19) an 8-channel 7.1 FLAC upload, an upgrade with a
+  request line over 8 KB, a session whose webhook URL the HTTP client
+  refuses, a session whose webhook receiver trickles its answer a byte
+  every 4 s, a call flooding 5000 DTMF keys; each with the answer it must get;
+- a webhook sink that every session posts its finals and its end to
+  (``--webhook-url``): what it received is checked against what the server
+  sent, in order, at the end;
 - a sampler of the server's RSS, open file descriptors, CPU and engine.
 
 It reports utterances started against finals (client-side for the sessions
@@ -33,11 +39,13 @@ import json
 import os
 import random
 import socket
+import tempfile
 import time
 import wave
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import numpy as np
@@ -68,6 +76,10 @@ class Soak:
         self.refused = 0
         self.faults: dict[str, Counter[str]] = defaultdict(Counter)  # fault -> outcome counts
         self.samples: list[dict] = []
+        self.hooks: dict[str, dict] = {}  # delivery id -> body, as the sink received them
+        self.hook_order: defaultdict[str, list[int]] = defaultdict(list)  # session -> sequences in arrival order
+        self.webhooks: dict = {}  # the webhook report, made at the end
+        self.sink_port = self.trickler_port = 0
 
     def window(self) -> int:
         return int((time.monotonic() - self.started) // (self.args.window_s))
@@ -139,6 +151,8 @@ class Soak:
         faults = [
             self.slow_consumer, self.idle_socket, self.half_request, self.upload_bomb,
             self.low_rate_upload, self.corrupt_mp3, self.deep_json, self.huge_prompt,
+            self.eight_channel_upload, self.long_request_line, self.poisoned_webhook_url,
+            self.trickling_receiver, self.dtmf_flood,
         ]
         await asyncio.sleep(10)
         while time.monotonic() < self.deadline - 40:
@@ -159,7 +173,7 @@ class Soak:
                 s.connect(("127.0.0.1", self.server.port))
                 key = base64.b64encode(os.urandom(16)).decode()
                 s.sendall(
-                    f"GET /v0/audio/stream HTTP/1.1\r\nHost: soak\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    f"GET /v0/audio/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                     f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
                 )
                 if b" 101 " not in s.recv(1024):
@@ -195,7 +209,7 @@ class Soak:
     async def half_request(self) -> str:
         def half() -> str:
             with socket.create_connection(("127.0.0.1", self.server.port), timeout=30) as s:
-                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: soak\r\n")
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
                 opened = time.monotonic()
                 return "dropped (expected)" if s.recv(1024) == b"" and time.monotonic() - opened < 20 else "answered"
 
@@ -235,6 +249,111 @@ class Soak:
             await ws.send(json.dumps({"type": "session.update", "session": {"prompt": "glossary " * 400_000}}))
             event = json.loads(await ws.recv())
         return "invalid_config (expected)" if event.get("code") == "invalid_config" else str(event)[:60]
+
+    async def eight_channel_upload(self) -> str:
+        clip = self.rng.choice(self.clips).samples
+        planes = np.zeros((8, len(clip) + SR), np.float32)
+        planes[self.rng.randrange(8), SR // 2 : SR // 2 + len(clip)] = clip
+        r = await self.upload(multichannel_flac(8, 0, planes=planes), multichannel="true", response_format="verbose_json")
+        ok = r.status_code == 200 and len({s["channel"] for s in r.json()["segments"]}) == 1
+        return "200, one channel with speech (expected)" if ok else f"{r.status_code}"
+
+    async def long_request_line(self) -> str:
+        def send() -> str:
+            with socket.create_connection(("127.0.0.1", self.server.port), timeout=30) as s:
+                terms = "&".join(f"keyterm=term{i}" for i in range(700))
+                s.sendall(
+                    f"GET /v1/listen?{terms} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+                )
+                answer = b""
+                while chunk := s.recv(65536):
+                    answer += chunk
+                return "414 and closed (expected)" if answer.startswith(b"HTTP/1.1 414") else answer[:40].decode(errors="replace")
+
+        return await asyncio.to_thread(send)
+
+    async def poisoned_webhook_url(self) -> str:
+        url = f"{self.server.url}/v0/audio/stream?webhook_url=" + quote(f"http://127.0.0.1:{self.trickler_port}\t/hook")
+        async with websockets.connect(url) as ws:
+            event = json.loads(await ws.recv())
+        return "invalid_config (expected)" if event.get("code") == "invalid_config" else str(event)[:60]
+
+    async def trickling_receiver(self) -> str:
+        """A short session whose own webhook receiver trickles; the stream must not notice."""
+        clip = self.rng.choice(self.clips)
+        url = f"{self.server.url}/v0/audio/stream?webhook_url=" + quote(f"http://127.0.0.1:{self.trickler_port}/hook")
+        async with websockets.connect(url) as ws:
+            await ws.recv()
+            await ws.send(encode_samples(clip.samples, "pcm_s16le"))
+            await ws.send(json.dumps({"type": "end"}))
+            events = [json.loads(m) async for m in ws]
+        return "closed normally (expected)" if events and events[-1]["type"] == "session.closed" else str(events[-1:])[:60]
+
+    async def dtmf_flood(self) -> str:
+        sid = "CA" + os.urandom(16).hex()
+        async with websockets.connect(f"{self.server.url}/v0/telephony/twilio") as ws:
+            await ws.send(json.dumps({"event": "start", "start": {"callSid": sid, "tracks": ["inbound"], "customParameters": {}}}))
+            key = json.dumps({"event": "dtmf", "dtmf": {"track": "inbound_track", "digit": "5"}})
+            for _ in range(5000):
+                await ws.send(key)
+            await ws.send(json.dumps({"event": "stop"}))
+            await ws.wait_closed()
+        async with websockets.connect(f"{self.server.url}/v0/sessions/{sid}/events") as follower:
+            replay = [json.loads(m) async for m in follower]
+        kept = sum(e["type"] == "signal" for e in replay)
+        return "bounded (expected)" if kept <= 1000 else f"{kept} signals kept"
+
+    # -- webhook receivers ------------------------------------------------------------------
+    async def start_receivers(self) -> None:
+        """The sink (every session's webhook) and a receiver that trickles its answer."""
+
+        async def sink(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                while True:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+                    body = json.loads(await reader.readexactly(length))
+                    if body["delivery_id"] not in self.hooks:
+                        self.hooks[body["delivery_id"]] = body
+                        self.hook_order[body["session_id"]].append(body["sequence"])
+                    writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+                    await writer.drain()
+            except (asyncio.IncompleteReadError, ConnectionError):
+                writer.close()
+
+        async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                await reader.readuntil(b"\r\n\r\n")
+                for byte in b"HTTP/1.1 204 No Content\r\n\r\n":
+                    writer.write(bytes([byte]))
+                    await writer.drain()
+                    await asyncio.sleep(4)
+            except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+                pass  # the gateway gave up on it (or the soak is over)
+            writer.close()
+
+        self.sink_server = await asyncio.start_server(sink, "127.0.0.1", self.sink_port)
+        self.trickle_server = await asyncio.start_server(trickle, "127.0.0.1", self.trickler_port)
+
+    def webhook_report(self, pending: float) -> dict:
+        server_finals = metric_total(self.server, "stt_stream_events_total", type="transcript.final")
+        server_ends = metric_total(self.server, "stt_stream_events_total", type="session.closed")
+        out_of_order = sum(order != sorted(order) for order in self.hook_order.values())
+        ends_not_last = sum(
+            1 for session, order in self.hook_order.items()
+            if any(b["type"] == "session.completed" and b["sequence"] != max(order)
+                   for b in self.hooks.values() if b["session_id"] == session)
+        )
+        return {
+            "finals_and_ends_sent": server_finals + server_ends,
+            "received": len(self.hooks),
+            "pending_at_end": pending,
+            "sessions_out_of_order": out_of_order,
+            "sessions_whose_end_was_not_last": ends_not_last,
+            "dropped": metric_total(self.server, "stt_webhook_dropped_total"),
+            "errors": metric_total(self.server, "stt_webhook_errors_total"),
+        }
 
     # -- the server, watched ---------------------------------------------------------------
     async def sampler(self) -> None:
@@ -325,6 +444,12 @@ def corrupted(data: bytes, seed: int = 1) -> bytes:
     return bytes(out)
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def metric_total(server: ServerProcess, name: str, **labels: str) -> float:
     """The sum of a metric's samples that carry ``labels``."""
     from prometheus_client.parser import text_string_to_metric_families
@@ -339,9 +464,25 @@ def metric_total(server: ServerProcess, name: str, **labels: str) -> float:
 
 
 async def run(soak: Soak) -> None:
+    await soak.start_receivers()
     tasks = [asyncio.create_task(soak.streamer(i)) for i in range(soak.args.streams)]
     tasks += [asyncio.create_task(soak.chaos()), asyncio.create_task(soak.sampler())]
     await asyncio.gather(*tasks)
+    # Sessions of dropped clients finish finalising; then the outbox drains to the sink.
+    await asyncio.sleep(10)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(soak.hooks) < webhook_due(soak):
+        await asyncio.sleep(1)
+    pending = metric_total(soak.server, "stt_webhook_pending")
+    soak.webhooks = soak.webhook_report(pending)
+    soak.sink_server.close()
+    soak.trickle_server.close()
+
+
+def webhook_due(soak: Soak) -> float:
+    return metric_total(soak.server, "stt_stream_events_total", type="transcript.final") + metric_total(
+        soak.server, "stt_stream_events_total", type="session.closed"
+    )
 
 
 def report(soak: Soak) -> dict:
@@ -375,6 +516,7 @@ def report(soak: Soak) -> dict:
         },
         "samples": soak.samples,
         "faults": {k: dict(v) for k, v in soak.faults.items()},
+        "webhooks": soak.webhooks,
     }
 
 
@@ -390,6 +532,7 @@ def print_table(r: dict) -> None:
     for when, s in r["server"].items():
         t = f"{s['t_s']:.0f} s" if "t_s" in s else "-"
         print(f"| {when} | {t} | {s['rss_mb']:.0f} MB | {s['fds']} | {s.get('streams', '-')} |")
+    print(f"webhooks: {r['webhooks']}")
     print("| fault | outcomes |\n|---|---|")
     for fault, outcomes in sorted(r["faults"].items()):
         print(f"| {fault} | {', '.join(f'{k}: {v}' for k, v in outcomes.items())} |")
@@ -407,14 +550,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS / "soak.json")
     args = parser.parse_args(argv)
     clips = load_corpus(args.audio_dir)
-    server = ServerProcess(args.model, ["--idle-timeout-s", "30"])
-    try:
-        soak = Soak(server, clips, args)
-        asyncio.run(run(soak))
-        time.sleep(10)  # sessions of dropped clients finish finalising
-        result = report(soak)
-    finally:
-        server.stop()
+    sink_port, trickler_port = free_port(), free_port()
+    with tempfile.TemporaryDirectory() as data_dir:
+        server = ServerProcess(args.model, [
+            "--idle-timeout-s", "30", "--webhook-url", f"http://127.0.0.1:{sink_port}/hook",
+            "--webhook-allow-hosts", f"127.0.0.1:{trickler_port}", "--data-dir", data_dir,
+        ])
+        try:
+            soak = Soak(server, clips, args)
+            soak.sink_port, soak.trickler_port = sink_port, trickler_port  # the receivers the server was told of
+            asyncio.run(run(soak))
+            result = report(soak)
+        finally:
+            server.stop()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print_table(result)
