@@ -4,7 +4,9 @@ A client turn is an *item*. With ``server_vad`` (the default) each of the
 core's utterances is one item; with ``turn_detection: null`` the client
 commits, and everything between two commits is one item (the core still
 cuts it at pauses, which keeps each Whisper window short; their texts are
-joined). Deltas are append-only: the words of the stable prefix as it
+joined). An item owns exactly the audio up to its commit: the utterances
+that started before the commit are its own, those after it the next
+item's, even when the next one starts before this one's final is back. Deltas are append-only: the words of the stable prefix as it
 grows, and the rest of the final at the end (``SettledWords``).
 """
 
@@ -67,7 +69,8 @@ class OpenAIRealtimeDialect(Dialect):
         self._settled = SettledWords()
         self.turns = TurnConfig()
         self._pending: deque[Update] = deque()  # session updates the core has not answered yet
-        self._flushes: deque[str] = deque()  # "commit" or "clear", per Flush in flight
+        # Per Flush in flight: "commit" or "clear", and (client commits) the item it commits.
+        self._flushes: deque[tuple[str, Item | None]] = deque()
         self._items: dict[int, Item] = {}  # segment id -> its item
         self._open_item: Item | None = None  # manual mode: the turn being spoken
         self._last_item_id: str | None = None
@@ -100,7 +103,12 @@ class OpenAIRealtimeDialect(Dialect):
             if not self._appended:
                 raise ProtocolError("input_audio_buffer_commit_empty", "the input audio buffer is empty: append audio before committing")
             self._appended = False
-            self._flushes.append("commit")
+            committed = None
+            if self.turns.manual:
+                # The item owns the audio up to this commit: speech after it
+                # (which may start before this item's final is back) is the next item's.
+                committed, self._open_item = self._open_item or self._new_item(), None
+            self._flushes.append(("commit", committed))
             return [Flush()]
         if kind == "input_audio_buffer.clear":
             # What was said since the last commit is dropped: nothing more is
@@ -108,7 +116,7 @@ class OpenAIRealtimeDialect(Dialect):
             self._appended = False
             self._cleared_through = self._last_segment
             self._open_item = None
-            self._flushes.append("clear")
+            self._flushes.append(("clear", None))
             return [Flush()]
         if kind in ("session.update", "transcription_session.update"):
             update = read_update(event.get("session"), kind == "transcription_session.update", self.turns)
@@ -204,13 +212,13 @@ class OpenAIRealtimeDialect(Dialect):
             self._complete(item, out)
 
     def _flushed(self, event: Flushed, out: list[dict[str, Any]]) -> None:
-        purpose = self._flushes.popleft() if self._flushes else "commit"
+        purpose, item = self._flushes.popleft() if self._flushes else ("commit", None)
         if purpose == "clear":
             out.append({"type": "input_audio_buffer.cleared"})
             return
-        if self.turns.manual or event.segment_id is None:
-            item = self._open_item or self._new_item()
-            self._open_item = None
+        if item is None and event.segment_id is None:
+            item = self._new_item()  # a commit with nothing in progress: an empty item
+        if item is not None:  # with server VAD, an utterance's final completed its item already
             if item.start is None:
                 item.start = item.end = 0.0
             self._complete(item, out)
