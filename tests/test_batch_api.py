@@ -826,3 +826,20 @@ def test_an_eight_channel_upload_is_transcribed_apart_and_the_process_lives(serv
     assert segments and {s["channel"] for s in segments} == {5}
     assert wer(CLIPS["ds-ldc93s1"].text, " ".join(s["text"] for s in segments)) <= 0.25
     assert httpx.get(server.http + "/healthz").status_code == 200
+
+
+def test_openais_model_names_are_served_by_the_default_model(server):
+    """Issue 20: pipecat's OpenAISTTService sends gpt-transcribe and LiveKit's
+    openai.STT gpt-4o-mini-transcribe; both got 404."""
+    clip = CLIPS["ds-ldc93s1"]
+    client = openai_client(server.http)
+    for model in ("gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-transcribe", "gpt-4o-transcribe-diarize",
+                  "gpt-4o-mini-transcribe-2025-12-15", "gpt-4o-transcribe-latest"):
+        result = client.audio.transcriptions.create(model=model, file=("a.wav", wav_bytes(load_clip(clip.id)), "audio/wav"), response_format="json")
+        assert wer(clip.text, result.text) <= 0.3, (model, result.text)
+    listed = {m.id: m for m in client.models.list().data}
+    default = listed["whisper-1"].model_extra["alias_of"]
+    for model in ("gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-transcribe", "gpt-4o-transcribe-diarize"):
+        assert listed[model].model_extra["alias_of"] == default
+    unknown = post(server.http, data={"model": "gpt-5-transcribe-pro"}, file=wav_bytes(load_clip(clip.id)))
+    assert unknown.status_code == 404 and "gpt-4o-transcribe" in unknown.json()["error"]["message"]

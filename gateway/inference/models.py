@@ -17,6 +17,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,19 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 DEFAULT_ALIAS = "whisper-1"
+# OpenAI's transcription models: a client written for OpenAI (its SDK,
+# pipecat, LiveKit's plugin) names one of these, dated or "-latest", and gets
+# the server's default model, at every door. The one place they are known.
+OPENAI_MODELS = (
+    "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-transcribe-diarize", "gpt-transcribe",
+    "gpt-live-transcribe", "gpt-realtime-whisper",
+)
+_OPENAI_NAME = re.compile(rf"({'|'.join(map(re.escape, OPENAI_MODELS))})(-\d{{4}}-\d{{2}}-\d{{2}}|-latest)?")
+
+
+def is_openai_model(name: str) -> bool:
+    """Whether ``name`` is one of OpenAI's transcription models (served by the default model)."""
+    return bool(_OPENAI_NAME.fullmatch(name))
 
 
 class ModelError(Exception):
@@ -35,7 +49,8 @@ class UnknownModelError(ModelError):
         self.name = name
         self.available = available
         super().__init__(
-            f"unknown model {name!r}; available models: {', '.join(available)}"
+            f"unknown model {name!r}; available models: {', '.join(available)} "
+            f"(and OpenAI's {', '.join(OPENAI_MODELS)}, served as {DEFAULT_ALIAS})"
         )
 
 
@@ -205,7 +220,7 @@ class ModelRegistry:
 
     def resolve(self, name: str | None) -> str:
         """The canonical id for a requested model name."""
-        if name is None or name == DEFAULT_ALIAS:
+        if name is None or name == DEFAULT_ALIAS or is_openai_model(name):
             return self.default
         if name in BUNDLED and BUNDLED[name].installed():
             return name
@@ -222,7 +237,20 @@ class ModelRegistry:
                 multilingual=self.is_multilingual(self.default),
                 is_default=True,
                 alias_of=self.default,
-            )
+            ),
+            *(
+                ModelInfo(
+                    id=name,
+                    description=f"OpenAI's model name, served by the server's default model ({self.default}); "
+                    "dated and -latest variants too"
+                    + ("; no speaker labels: the gateway does not tell voices apart within a channel" if "diarize" in name else ""),
+                    bundled=self.default in BUNDLED,
+                    multilingual=self.is_multilingual(self.default),
+                    is_default=False,
+                    alias_of=self.default,
+                )
+                for name in OPENAI_MODELS
+            ),
         ]
         for model_id in self._servable_ids():
             bundled = BUNDLED.get(model_id)

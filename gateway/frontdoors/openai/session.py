@@ -21,13 +21,6 @@ from .. import wire
 # Audio formats: the OpenAI name -> (sample rate, the core's encoding).
 FORMATS = {"audio/pcm": (24000, "pcm_s16le"), "audio/pcmu": (8000, "mulaw"), "audio/pcma": (8000, "alaw")}
 BETA_FORMATS = {"pcm16": "audio/pcm", "g711_ulaw": "audio/pcmu", "g711_alaw": "audio/pcma"}
-# OpenAI's own transcription models: a client written for OpenAI names one
-# of these, and gets the server's default model.
-OPENAI_MODELS = (
-    "whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-transcribe-latest",
-    "gpt-4o-mini-transcribe-2025-12-15", "gpt-4o-transcribe-diarize", "gpt-transcribe",
-    "gpt-live-transcribe", "gpt-realtime-whisper",
-)
 # semantic_vad's eagerness -> the endpoint (ms of trailing silence).
 EAGERNESS_ENDPOINT_MS = {"low": 1500, "medium": 800, "auto": 800, "high": 400}
 DEFAULT_VAD = {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 500}
@@ -115,7 +108,7 @@ def _transcription(transcription: dict[str, Any]) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     model = transcription.get("model")
     if model:
-        changes["model"] = "whisper-1" if model in OPENAI_MODELS else model
+        changes["model"] = model  # OpenAI's names resolve to the default model (gateway.inference.models)
     languages = transcription.get("languages")
     language = transcription.get("language") or (languages[0] if isinstance(languages, list) and len(languages) == 1 else None)
     if language:
