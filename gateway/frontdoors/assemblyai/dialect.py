@@ -5,12 +5,15 @@ is a ``Turn`` whose words are marked final (``word_is_final``) once they
 are in the stable prefix, and whose ``transcript`` holds only those; at
 its end comes a ``Turn`` with ``end_of_turn`` true (unformatted: lower
 case, no punctuation, as AssemblyAI's), then with ``format_turns`` the
-same turn formatted (Whisper's own text, punctuated and cased).
+same turn formatted (Whisper's own text, punctuated and cased). With a
+Universal-3 Pro ``speech_model`` (which formats every turn) the end of a
+turn is one formatted ``Turn``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -35,6 +38,12 @@ ENCODINGS = {"pcm_s16le": "pcm_s16le", "pcm_mulaw": "mulaw"}
 SESSION_S = 14400  # Begin.expires_at: the server's default --max-session-s
 PUNCTUATION = ".,?!;:\"'()[]{}…。，？！"
 CONTROL = ("KeepAlive", "ForceEndpoint", "UpdateConfiguration", "Terminate")
+# AssemblyAI's Universal-3 Pro streaming models format every turn ("formatting
+# is always on"; format_turns does not apply): u3-rt-pro and its variants, the
+# u3-pro alias, universal-3-5-pro and universal-3-6-pro (the default of
+# pipecat 1.14 and of LiveKit's plugin 1.8). Their clients take the first
+# end-of-turn Turn as the final one.
+ALWAYS_FORMATTED = re.compile(r"(u3-(rt-)?pro|universal-3-\d+-pro)(-[\w.-]+)?")
 
 
 def turn_options(params: Mapping[str, Any], problem: wire.Problem = wire.OPENING) -> dict[str, Any]:
@@ -69,6 +78,7 @@ class AssemblyAIDialect(Dialect):
     def __init__(self, upgrade: Upgrade):
         super().__init__(upgrade)
         self.format_turns = False
+        self.always_formatted = False  # a Universal-3 Pro speech_model: one end-of-turn Turn, formatted
         self._opened = time.monotonic()
         self._turns: dict[int, int] = {}  # segment id -> turn_order, while the turn lasts
         self._next_turn = 0
@@ -82,6 +92,8 @@ class AssemblyAIDialect(Dialect):
     def options(self) -> Mapping[str, Any]:
         params = self.upgrade.params()
         # formatted_finals: the parameter's earlier name, which pipecat sends
+        model = wire.text(params.get("speech_model"), "speech_model") or "universal-streaming-english"
+        self.always_formatted = bool(ALWAYS_FORMATTED.fullmatch(model))
         self.format_turns = wire.flag(params.get("format_turns", params.get("formatted_finals")), "format_turns", False)
         options: dict[str, Any] = {"interim_results": True}
         if "sample_rate" in params:
@@ -171,8 +183,8 @@ class AssemblyAIDialect(Dialect):
             if segment.id not in self._turns:
                 return []  # no speech, nothing said of it: no turn
             # Its partials were sent: the turn ends, empty (a client must not wait for it).
-            turns = [self._turn(segment.id, [], "", True, 0.0, "")]
-            if self.format_turns:
+            turns = [self._turn(segment.id, [], "", True, 0.0, "", formatted=self.always_formatted)]
+            if self.format_turns and not self.always_formatted:
                 turns.append(self._turn(segment.id, [], "", True, 0.0, "", formatted=True))
             self._turns.pop(segment.id)
             return turns
@@ -181,12 +193,16 @@ class AssemblyAIDialect(Dialect):
             {"start": round(w.start * 1000), "end": round(w.end * 1000), "confidence": round(w.probability, 4), "word_is_final": True}
             for w in segment.words
         ]
+        formatted = [dict(e, text=w.word.strip()) for e, w in zip(words, segment.words)]
+        formatted_turn = self._turn(segment.id, formatted, segment.text.strip(), True, confidence, segment.text.strip(), formatted=True)
+        if self.always_formatted:
+            self._turns.pop(segment.id, None)
+            return [formatted_turn]
         plain = [dict(e, text=unformatted(w.word) or w.word.strip()) for e, w in zip(words, segment.words)]
         text = " ".join(str(e["text"]) for e in plain)
         turns = [self._turn(segment.id, plain, text, True, confidence, text)]
         if self.format_turns:
-            formatted = [dict(e, text=w.word.strip()) for e, w in zip(words, segment.words)]
-            turns.append(self._turn(segment.id, formatted, segment.text.strip(), True, confidence, segment.text.strip(), formatted=True))
+            turns.append(formatted_turn)
         self._turns.pop(segment.id, None)
         return turns
 
