@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run    create .venv, install, start the server on the bundled default model
-#   make test   create .venv, install, run the whole test suite
+#   make test   create .venv (and the SDK and framework virtualenvs), install, run the whole test suite
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
@@ -10,13 +10,20 @@ STAMP   = $(VENV)/.installed
 SDK_VENV    = .venv-aibrary
 SDK_STAMP   = $(SDK_VENV)/.installed
 AIBRARY_PINS = aibrary==0.0.3 openai==1.109.1
+# The voice-agent frameworks (tests/test_frameworks.py) run as their users
+# run them, in a virtualenv of their own: their pins (openai, aiohttp,
+# protobuf, opentelemetry, numba) are theirs, not the gateway's.
+AGENTS_VENV  = .venv-agents
+AGENTS_STAMP = $(AGENTS_VENV)/.installed
+AGENTS_PINS  = pipecat-ai[deepgram,openai,assemblyai]==1.14.0 livekit-agents==1.8.9 \
+               livekit-plugins-deepgram==1.8.9 livekit-plugins-openai==1.8.9 livekit-plugins-assemblyai==1.8.9
 # deploy-check renders deploy/kubernetes with kubectl's kustomize and checks
 # the result against these Kubernetes versions' API schemas.
 KUBECTL      ?= kubectl
 K8S_VERSIONS ?= 1.32.0 1.37.0
 DEPLOY_OUT    = build/deploy-check
 
-.PHONY: install run test check deploy-check cluster wheel bench bench-batch bench-doors bench-calls bench-cluster soak clean
+.PHONY: install run test check deploy-check cluster wheel bench bench-batch bench-doors bench-frameworks bench-calls bench-cluster soak clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +35,12 @@ $(SDK_STAMP): Makefile constraints-aibrary.txt
 	$(PYTHON) -m venv $(SDK_VENV)
 	$(SDK_VENV)/bin/python -m pip install --quiet -c constraints-aibrary.txt $(AIBRARY_PINS)
 	touch $(SDK_STAMP)
+
+$(AGENTS_STAMP): Makefile constraints-agents.txt
+	$(PYTHON) -m venv $(AGENTS_VENV)
+	$(AGENTS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(AGENTS_VENV)/bin/python -m pip install --quiet -c constraints-agents.txt $(AGENTS_PINS)
+	touch $(AGENTS_STAMP)
 
 install: $(STAMP)
 
@@ -41,7 +54,7 @@ N ?= 3
 cluster: $(STAMP)
 	$(BIN)/python deploy/cluster.py --replicas $(N) --port 8000 -- $(ARGS)
 
-test: $(STAMP) $(SDK_STAMP)
+test: $(STAMP) $(SDK_STAMP) $(AGENTS_STAMP)
 	$(BIN)/python -m pytest $(ARGS)
 
 # Lint, types (strict on the core), the import layers (pyproject.toml), and
@@ -77,6 +90,10 @@ bench: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/python -m bench.soak $(ARGS)
 
+# python -m bench.frameworks: pipecat's and LiveKit's STT services; bench/results/frameworks.json
+bench-frameworks: $(STAMP) $(AGENTS_STAMP)
+	$(BIN)/python -m bench.frameworks $(ARGS)
+
 # python -m bench.doors: each front door beside the native one; bench/results/doors.json
 bench-doors: $(STAMP)
 	$(BIN)/python -m bench.doors $(ARGS)
@@ -93,4 +110,4 @@ bench-batch: $(STAMP)
 	$(BIN)/python -m bench.batch --repeats 2 $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(SDK_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SDK_VENV) $(AGENTS_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -75,7 +75,10 @@ class CuttableProxy:
         for writer in writers:
             sock = writer.get_extra_info("socket")
             if sock is not None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                except OSError:
+                    pass  # closed meanwhile (its other side ended): nothing left to reset
             writer.transport.abort()
         self._writers.clear()
         return len(writers) // 2
