@@ -354,3 +354,21 @@ def test_the_outbox_is_bounded(make_server, tmp_path):
     assert len(result.finals) >= 2 and result.closed is not None
     assert server.app.state.outbox.pending() == 2
     assert metric(server, "stt_webhook_dropped_total", reason="outbox_full") >= len(result.finals) + 1 - 2
+
+
+def test_a_session_posting_to_two_urls_numbers_its_events_once(make_server, tmp_path):
+    """Each event has one place in its session, whatever the number of receivers:
+    the server's URL and the session's own both see 0, 1, 2, ... with the end last."""
+    every, own = Receiver(), Receiver()
+    try:
+        server = make_server(webhook_url=every.url, webhook_allow_hosts=(f"127.0.0.1:{own.running.port}",), data_dir=str(tmp_path))
+        result = asyncio.run(stream_audio(stream_url(server.ws, webhook_url=own.url), load_clip("lhotse-libri-2412-153948-0000"), speed=3.0))
+        for receiver in (every, own):
+            receiver.wait_count(len(result.finals) + 1)
+    finally:
+        every.running.stop()
+        own.running.stop()
+    for receiver in (every, own):
+        bodies = [body for _, body in receiver.received]
+        assert [b["sequence"] for b in bodies] == list(range(len(result.finals) + 1))
+        assert bodies[-1]["type"] == "session.completed"

@@ -16,6 +16,7 @@ A subscriber has a bounded backlog: one that cannot keep up is dropped
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections import OrderedDict
@@ -65,6 +66,7 @@ class SessionRecord:
         owner: str | None = None,
     ):
         self.owner = owner  # the tenant that opened it (None: a server without keys)
+        self._sequence = itertools.count()  # its webhook events, in order
         self.webhooks = webhooks if outbox is not None else ()
         self.outbox = outbox
         self.session: StreamSession | None = session  # let go of at the end: a retained record is small
@@ -107,9 +109,12 @@ class SessionRecord:
                 subscriber.offer(frame)
 
     def _post(self, event: dict[str, Any]) -> None:
-        for url in self.webhooks:  # one local insert each: the sending is the outbox's task
+        """One local insert per URL (the sending is the outbox's task), all
+        with the event's place in the session: a resumed session goes on counting."""
+        sequence = next(self._sequence)
+        for url in self.webhooks:
             assert self.outbox is not None
-            self.outbox.enqueue(url, event, self.session_id)
+            self.outbox.enqueue(url, event, self.session_id, sequence)
 
     # -- views ------------------------------------------------------------------------
     @property
@@ -217,8 +222,6 @@ class SessionRegistry:
         self.live.pop(key, None)
         self._ended[key] = record
         self._ended.move_to_end(key)
-        if self.outbox is not None:
-            self.outbox.session_ended(record.session_id)
         self._prune()
 
     def visible(self, viewer: Viewer) -> list[SessionRecord]:
@@ -229,11 +232,10 @@ class SessionRegistry:
         """The sessions of that id ``viewer`` may see (live first): one for a
         key; for an admin key, one per tenant that has the id (``tenant`` picks one)."""
         self._prune()
-        found = [
+        return [
             r for r in (*self.live.values(), *reversed(self._ended.values()))
             if r.session_id == session_id and viewer.sees(r.owner) and (tenant is None or r.owner == tenant)
         ]
-        return found
 
     def _prune(self) -> None:
         horizon = time.time() - self.retention_s

@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import itertools
 import json
 import logging
 import sqlite3
@@ -136,7 +135,6 @@ class WebhookOutbox:
         self.max_rows = max_rows
         self.max_bytes = max_bytes
         self._rows, self._bytes = self.db.execute("SELECT COUNT(*), COALESCE(SUM(LENGTH(body)), 0) FROM deliveries").fetchone()
-        self._sequence: defaultdict[str, itertools.count[int]] = defaultdict(itertools.count)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._in_flight: dict[str, asyncio.Task[None]] = {}
@@ -144,12 +142,11 @@ class WebhookOutbox:
         self._all = asyncio.Semaphore(CONCURRENT)
 
     # -- in --------------------------------------------------------------------------
-    def enqueue(self, url: str, event: dict[str, Any], session_id: str) -> str | None:
-        """Store one delivery (the event, its session and place in it, an
+    def enqueue(self, url: str, event: dict[str, Any], session_id: str, sequence: int) -> str | None:
+        """Store one delivery (the event, its session and its place in it, an
         idempotency id). Never raises: a full outbox or a failing disk drops
         the delivery, logged and counted; None then."""
         delivery_id = uuid.uuid4().hex
-        sequence = next(self._sequence[session_id])
         body = json.dumps(
             event | {"session_id": session_id, "sequence": sequence, "delivery_id": delivery_id}, ensure_ascii=False
         ).encode()
@@ -175,9 +172,6 @@ class WebhookOutbox:
         self._bytes += len(body)
         self._wake.set()
         return delivery_id
-
-    def session_ended(self, session_id: str) -> None:
-        self._sequence.pop(session_id, None)
 
     def pending(self) -> int:
         return int(self._rows)
