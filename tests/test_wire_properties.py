@@ -217,6 +217,7 @@ twilio_frames = st.lists(
 
 @PROPERTY
 @example({"tracks": ["inbound"]}, [json.dumps({"event": "media", "media": {"track": "inbound", "payload": "", "timestamp": float("inf")}})])
+@example({"tracks": ["inbound"]}, [json.dumps({"event": "media", "media": {"track": "inbound", "payload": "", "timestamp": "9" * 5000}})])
 @example({"mediaFormat": "mulaw"}, [])
 @example({"mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": "abc"}}, [])
 @example({"tracks": 5}, [])

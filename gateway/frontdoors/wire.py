@@ -21,7 +21,7 @@ from typing import Any
 from gateway.core.errors import ProtocolError
 
 MAX_LIST = 1000  # items in a list of words (keyterms): more is not a prompt
-_DIGITS = re.compile(r"\s*-?[0-9]{1,18}\s*")  # ASCII only: "²".isdigit() is true
+_DIGITS = re.compile(r"\s*-?[0-9]{1,40}\s*")  # ASCII only ("²".isdigit() is true), and never thousands of digits
 
 
 @dataclass(frozen=True)

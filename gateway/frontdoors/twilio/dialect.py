@@ -178,11 +178,9 @@ class TwilioDialect(Dialect):
         """Milliseconds since the stream began: Twilio sends a string of digits
         (read exactly: a float would make 1e30 + 20 equal 1e30), or a number."""
         problem = wire.Problem("invalid_audio", False)
-        if isinstance(value, str) and value.isascii() and value.isdigit():
-            return int(value)
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-            return value
-        return int(wire.number(value, "media.timestamp", problem, low=0.0))
+        if isinstance(value, float):
+            return int(wire.number(value, "media.timestamp", problem, low=0.0))
+        return wire.integer(value, "media.timestamp", problem, low=0, high=10**40)
 
     def at_loss(self) -> list[Command]:
         tail = self._aligner.flush() if self._aligner is not None else b""
