@@ -26,7 +26,6 @@ class SignalBudget:
     def __init__(self, limits: SignalLimits = SignalLimits()):
         self.limits = limits
         self.taken = 0
-        self.dropped = 0
         self._tokens = float(limits.burst)
         self._at = 0.0  # stream seconds of the last refill
         self._told = False  # the current run of drops was answered
@@ -41,7 +40,6 @@ class SignalBudget:
             self.taken += 1
             self._told = False
             return None
-        self.dropped += 1
         if self._told:
             return ""
         self._told = True

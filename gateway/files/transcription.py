@@ -195,7 +195,6 @@ class FileTranscription:
         each one's result; returns the transcription. At most ``ahead``
         chunks are held at once (one until the language is known). Closing
         it early cancels the pieces still queued."""
-        ahead = self.ahead
         language = known_language(engine, self.request)
         pending: deque[tuple[Span, Future[Decoding]]] = deque()
         taken = 0  # chunks taken from the source
@@ -205,7 +204,7 @@ class FileTranscription:
 
         try:
             while True:
-                while taken < len(self.chunks) and len(self._audio) < (ahead if language is not None else 1):
+                while taken < len(self.chunks) and len(self._audio) < (self.ahead if language is not None else 1):
                     chunk: Chunk | None = yield source.next()
                     if chunk is None:
                         raise BatchInputError("the file's audio ended before its planned chunks")  # not expected: same bytes

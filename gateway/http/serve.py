@@ -7,7 +7,6 @@ get the last finals and ``session.closed``), then exits.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 from types import FrameType
@@ -25,6 +24,7 @@ from gateway.config import ServerConfig
 from .admission import StreamHub
 from .app import create_app
 from .auth import Keys, exposure_refusal
+from .errors import openai_error
 
 log = logging.getLogger("gateway")
 
@@ -73,7 +73,7 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         too_long = isinstance(cause, SecurityError) and "line too long" in str(cause)
         status, phrase = (414, "URI Too Long") if too_long else (400, "Bad Request")
         message = "the request line or a header is longer than 8 KB" if too_long else "not a valid WebSocket upgrade request"
-        body = json.dumps({"error": {"message": message, "type": "invalid_request_error", "param": None, "code": "bad_request"}}).encode()
+        body = openai_error(status, message, code="bad_request").body  # the one error body (a JSONResponse's, rendered)
         self.transport.write(
             f"HTTP/1.1 {status} {phrase}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
             "Connection: close\r\n\r\n".encode() + body
