@@ -255,39 +255,63 @@ def test_a_receivers_answer_body_is_not_read(make_server, tmp_path):
     assert pushed[0] < 16_000_000, f"the gateway read {pushed[0] / 1e6:.0f} MB of an answer it needs only the status of"
 
 
-def test_a_trickling_receiver_holds_only_its_own_deliveries(make_server, tmp_path):
-    import threading
+class Trickler:
+    """A receiver that sends its status line a byte every ``every_s`` until
+    released, and notes when the gateway hangs up on it."""
 
-    hung_up = threading.Event()
+    def __init__(self, every_s: float = 1.0):
+        import threading
 
-    def trickle(conn) -> None:  # a status line one byte a second, for a minute
+        self.every_s = every_s
+        self.hung_up = threading.Event()
+        self.released = threading.Event()
+        self.raw = RawReceiver(self._answer)
+
+    def _answer(self, conn) -> None:
         for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n":
             try:
                 conn.send(bytes([byte]))
             except OSError:
-                hung_up.set()  # the gateway gave up on it
+                self.hung_up.set()  # the gateway gave up on it
                 return
-            if hung_up.wait(1.0):
+            if self.released.wait(self.every_s):
                 return
-        raise AssertionError("a whole trickled answer was waited for")
 
-    slow, good = RawReceiver(trickle), Receiver()
+    def stop(self) -> None:
+        self.released.set()
+        self.raw.stop()
+
+
+def test_a_trickling_receiver_holds_only_its_own_deliveries(make_server, tmp_path):
+    """Another session's webhooks all arrive while one receiver is still
+    trickling its answer (before issue 19 they waited behind it: a byte every
+    3 s makes a 2-minute answer, longer than the good receiver is waited for)."""
+    slow, good = Trickler(every_s=3.0), Receiver()
     try:
-        allowed = (f"127.0.0.1:{slow.port}", f"127.0.0.1:{good.running.port}")
-        server = make_server(webhook_allow_hosts=allowed, webhook_timeout_s=3.0, data_dir=str(tmp_path))
+        allowed = (f"127.0.0.1:{slow.raw.port}", f"127.0.0.1:{good.running.port}")
+        server = make_server(webhook_allow_hosts=allowed, webhook_timeout_s=120.0, data_dir=str(tmp_path))
         clip = load_clip("ds-arctic-a0024")
-        asyncio.run(stream_audio(stream_url(server.ws, webhook_url=slow.url), clip, speed=3.0))
-        while not slow.requests:
+        asyncio.run(stream_audio(stream_url(server.ws, webhook_url=slow.raw.url), clip, speed=3.0))
+        while not slow.raw.requests:
             time.sleep(0.02)
         result = asyncio.run(stream_audio(stream_url(server.ws, webhook_url=good.url), clip, speed=3.0))
-        good.wait_count(len(result.finals) + 1)  # all of them, while the slow one trickles
-        trickling = not hung_up.is_set()
-        assert hung_up.wait(30), "a delivery has no deadline of its own"
+        good.wait_count(len(result.finals) + 1)
+        assert not slow.hung_up.is_set() and not slow.released.is_set(), "the slow delivery is still in progress"
     finally:
-        hung_up.set()
         slow.stop()
         good.running.stop()
-    assert trickling or len(good.received) == len(result.finals) + 1
+
+
+def test_a_delivery_has_a_deadline_of_its_own(make_server, tmp_path):
+    """A receiver that trickles its answer is hung up on after --webhook-timeout-s
+    in all: httpx's own timeout is per read, and a byte a second never trips it."""
+    slow = Trickler()
+    try:
+        server = make_server(webhook_allow_hosts=(f"127.0.0.1:{slow.raw.port}",), webhook_timeout_s=1.0, data_dir=str(tmp_path))
+        asyncio.run(stream_audio(stream_url(server.ws, webhook_url=slow.raw.url), load_clip("ds-arctic-a0024"), speed=3.0))
+        assert slow.hung_up.wait(60), "a delivery has no deadline of its own"
+    finally:
+        slow.stop()
 
 
 def test_a_poisoned_row_left_by_an_earlier_version_does_not_stop_the_outbox(make_server, tmp_path):
