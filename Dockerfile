@@ -30,7 +30,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore \
     PYTHONUNBUFFERED=1
 
-# jemalloc: `stt-gateway serve` preloads it itself (gateway/allocator.py)
+# jemalloc: `stt-gateway serve` preloads it itself (gateway/http/allocator.py)
 # because glibc's malloc fragments under a steady load of streams and the
 # process keeps growing. 5.3.0-1 is the only version bookworm has shipped.
 RUN apt-get update \

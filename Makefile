@@ -5,12 +5,12 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
-# The AiBrary SDK pins openai<2, so its check (tests/test_aibrary.py) runs in a
+# The AiBrary SDK pins openai<2, so its check (tests/e2e/test_aibrary.py) runs in a
 # virtualenv of its own; openai 1.109.1 is the newest 1.x.
 SDK_VENV    = .venv-aibrary
 SDK_STAMP   = $(SDK_VENV)/.installed
 AIBRARY_PINS = aibrary==0.0.3 openai==1.109.1
-# The voice-agent frameworks (tests/test_frameworks.py) run as their users
+# The voice-agent frameworks (tests/e2e/test_frameworks.py) run as their users
 # run them, in a virtualenv of their own: their pins (openai, aiohttp,
 # protobuf, opentelemetry, numba) are theirs, not the gateway's.
 AGENTS_VENV  = .venv-agents
@@ -23,7 +23,7 @@ KUBECTL      ?= kubectl
 K8S_VERSIONS ?= 1.32.0 1.37.0
 DEPLOY_OUT    = build/deploy-check
 
-.PHONY: install run test check deploy-check cluster wheel bench bench-batch bench-doors bench-frameworks bench-calls bench-cluster soak clean
+.PHONY: install run test test-fast check deploy-check cluster wheel bench bench-batch bench-doors bench-frameworks bench-calls bench-cluster soak clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,11 @@ cluster: $(STAMP)
 test: $(STAMP) $(SDK_STAMP) $(AGENTS_STAMP)
 	$(BIN)/python -m pytest $(ARGS)
 
+# The model-free unit tier (tests/unit): the core, the VAD, audio, formats,
+# the dialects byte by byte, the engine's scheduling; seconds, no server.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests/unit -m "not e2e" $(ARGS)
+
 # Lint, types (strict on the core), the import layers (pyproject.toml), and
 # the container image and Kubernetes manifests (deploy-check).
 check: $(STAMP) deploy-check
@@ -79,7 +84,7 @@ deploy-check: $(STAMP)
 			$(DEPLOY_OUT)/rendered.yaml deploy/kubernetes/optional/hpa-pressure.yaml || exit 1; \
 	done
 
-# The wheel a user installs, demo page included (tests/test_wheel.py checks it).
+# The wheel a user installs, demo page included (tests/e2e/test_wheel.py checks it).
 wheel: $(STAMP)
 	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
 

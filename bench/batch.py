@@ -32,13 +32,13 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.textnorm import wer
 from gateway.audio import SAMPLE_RATE, decode_file
 from gateway.config import ServerConfig
 from gateway.files.chunks import plan_chunks, speech_regions
 from gateway.files.transcription import BatchRequest, transcribe
 from gateway.inference.engine import Engine
 from gateway.inference.models import BUNDLED, LoadSettings, ModelRegistry
-from gateway.textnorm import wer
 
 from .corpus import DEFAULT_DIRS, load_corpus, playlist
 

@@ -30,9 +30,9 @@ import numpy as np
 import soxr
 import websockets
 
+from bench.textnorm import word_errors
 from gateway.audio import encode_samples
 from gateway.client import stream_url
-from gateway.textnorm import word_errors
 
 from .corpus import Playlist, load_corpus
 from .streaming import BEHIND_S, LATENCY_BOUND_S, RESULTS, ServerProcess, capacity_playlists, percentile, shown

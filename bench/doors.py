@@ -43,8 +43,8 @@ import soxr
 import websockets
 from websockets.exceptions import InvalidStatus
 
+from bench.textnorm import word_errors
 from gateway.audio import encode_samples
-from gateway.textnorm import word_errors
 
 from .corpus import Playlist, load_corpus, split_evenly
 from .streaming import BEHIND_S, LATENCY_BOUND_S, RESULTS, ServerProcess, capacity_playlists, percentile, shown

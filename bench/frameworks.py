@@ -4,7 +4,7 @@
 
 A gateway (``python -m gateway serve``, tiny.en, default settings) serves
 pipecat's and LiveKit Agents' STT services, each run as its users run it
-(``tests/frameworks/*_client.py`` in ``.venv-agents``, built by ``make
+(``tests/e2e/frameworks/*_client.py`` in ``.venv-agents``, built by ``make
 test``): held-out clips of the benchmark corpus said one after another
 (1.5 s apart), at real-time pace, all of a framework's services at once.
 From the second of audio each event arrived at:
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gateway.textnorm import wer
+from bench.textnorm import wer
 
 from .corpus import ROOT, load_corpus, playlist
 from .streaming import ServerProcess, percentile, shown

@@ -375,7 +375,7 @@ class Soak:
         }
 
 
-# -- hostile audio (tests/test_audio.py uses it too) --------------------------------------
+# -- hostile audio (tests/unit/audio/test_audio.py uses it too) --------------------------------------
 def eight_bit_wav(rate: int, n_bytes: int) -> bytes:
     """8-bit mono noise with a ``rate`` Hz header: a few hundred KB that claim hours."""
     buf = io.BytesIO()

@@ -44,8 +44,8 @@ from pathlib import Path
 import numpy as np
 from websockets.exceptions import InvalidStatus
 
+from bench.textnorm import word_errors
 from gateway.client import StreamResult, stream_audio, stream_url
-from gateway.textnorm import word_errors
 
 from .corpus import Clip, Playlist, load_corpus, playlist, split_evenly
 

@@ -18,9 +18,9 @@ import sys
 import time
 from pathlib import Path
 
+from bench.textnorm import word_errors
 from gateway.inference.decoder import DecodeOptions, WhisperDecoder
 from gateway.inference.models import LoadSettings, ModelRegistry
-from gateway.textnorm import word_errors
 from vad.segmenter import Segmenter, SegmenterConfig, SpeechEnd, SpeechStart
 
 from .corpus import load_corpus

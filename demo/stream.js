@@ -1,5 +1,5 @@
 // One live stream over /v0/audio/stream: sends audio, receives events, measures latency,
-// and resumes after a dropped connection (PROTOCOL.md section 7): the audio since the last
+// and resumes after a dropped connection (docs/protocol.md section 7): the audio since the last
 // final is kept, and a new socket continues the transcript where that final ended.
 
 import { readiness, streamEndpoint } from './api.js';

@@ -8,7 +8,7 @@ on --port + i. Options after ``--`` go to every replica's `stt-gateway
 serve`. Ctrl-C (or SIGTERM) drains the replicas as a rolling stop would:
 each finalises its streams, then the balancer stops.
 
-The tests (tests/test_cluster.py) and the benchmark (bench/cluster.py) use
+The tests (tests/e2e/test_cluster.py) and the benchmark (bench/cluster.py) use
 ``Cluster`` to start the same thing on free ports.
 """
 

@@ -9,8 +9,8 @@ import os
 import sys
 
 from . import __version__
-from .allocator import ALLOCATORS, use_jemalloc
 from .config import ServerConfig, add_arguments, from_namespace
+from .http.allocator import ALLOCATORS, use_jemalloc
 
 
 def _clock(seconds: float) -> str:

@@ -10,7 +10,7 @@ With ``resumes``, a dropped connection (the network, a killed or restarted
 replica, a server shutting down) is not the end of the stream: the client
 holds the audio it sent since the last final's ``ended_at`` (ReplayBuffer),
 reconnects with backoff, possibly to another replica behind a balancer, and
-resumes the session there (PROTOCOL.md section 7): ``time_offset`` = that
+resumes the session there (docs/protocol.md section 7): ``time_offset`` = that
 ``ended_at``, ``first_segment_id`` = the next id, ``prompt`` = the last
 finals' text; then it sends the held audio again and goes on live. The
 transcript continues with no gap, no duplicate, and continuous times and ids.
@@ -92,7 +92,7 @@ def stream_url(base: str, **options: Any) -> str:
 
 
 def resumed_url(url: str, time_offset: float, first_segment_id: int, prompt: str | None) -> str:
-    """``url`` with the options that resume a session (PROTOCOL.md section 7).
+    """``url`` with the options that resume a session (docs/protocol.md section 7).
 
     A prompt the caller chose is kept: it carries vocabulary the model would
     not guess, while the recent text only helps continuity.

@@ -5,7 +5,7 @@ an adaptive noise model between calls, so one ``FrameClassifier`` belongs to
 one audio stream and must see its frames in order.
 
 What it does, measured with webrtcvad-wheels 2.0.14 on 30 ms frames at
-16 kHz (tests/test_vad_detector.py pins these down):
+16 kHz (tests/unit/vad/test_detector.py pins these down):
 
 - digital silence is never speech, but the sound that follows it is, for
   seconds at aggressiveness 0-2, even the same background as before the

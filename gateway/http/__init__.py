@@ -1,9 +1,10 @@
 """The HTTP server: the application (``app``) and what every route shares.
 
-``streams`` opens every streaming front door the same way (auth, admission,
-options, the engine lease, metrics) and hands the socket to the runner of
-``gateway.frontdoors``; ``batch`` is the OpenAI-compatible file API;
-``auth``, ``admission``, ``limits``, ``errors`` and ``observability`` are
-shared by all routes; ``demo`` serves the browser page; ``serve`` runs it
-all under uvicorn.
+``streaming`` opens every streaming front door the same way (origin, key,
+admission, options, the engine lease, metrics) and runs the dialects of
+``gateway.frontdoors`` over their sockets; ``batch`` is the
+OpenAI-compatible file API; ``auth``, ``admission``, ``limits``, ``errors``
+and ``observability`` are shared by all routes; ``demo`` serves the browser
+page; ``serve`` runs it all under uvicorn, in the memory allocator that
+``allocator`` chooses.
 """

@@ -24,7 +24,6 @@ from gateway.frontdoors.assemblyai import AssemblyAIDialect
 from gateway.frontdoors.deepgram import DeepgramDialect
 from gateway.frontdoors.native import NativeDialect
 from gateway.frontdoors.openai import OpenAIRealtimeDialect
-from gateway.frontdoors.runner import StreamLimits
 from gateway.frontdoors.twilio import TwilioDialect
 from gateway.inference.engine import Engine
 from gateway.inference.models import LoadSettings, ModelRegistry, all_languages
@@ -35,7 +34,8 @@ from .auth import AuthMiddleware, HostCheck, Hosts, Keys, Origins, redact_secret
 from .batch import install_batch_routes
 from .demo import demo_directory, mount_demo
 from .sessions import SessionRegistry, install_session_routes
-from .streams import StreamDoors
+from .streaming.doors import StreamDoors
+from .streaming.runner import StreamLimits
 from .webhooks import WebhookOutbox, callable_url
 
 

@@ -59,7 +59,7 @@ def observe_decode(kind: str, queued_s: float, decode_s: float, decoding: Decodi
 
 
 class StreamMetrics:
-    """The runner's observer (``gateway.frontdoors.runner.RunnerObserver``) for one front door."""
+    """The runner's observer (``gateway.http.streaming.runner.RunnerObserver``) for one front door."""
 
     def __init__(self, door: str):
         self.door = door

@@ -141,7 +141,7 @@ class SessionRecord:
         return self.finals[-1]["segment"]["id"] + 1 if self.finals else self._options.first_segment_id
 
     def resume(self, session: StreamSession, webhooks: tuple[str, ...]) -> None:
-        """The same session, continued on a new connection (PROTOCOL.md section 7):
+        """The same session, continued on a new connection (docs/protocol.md section 7):
         its finals so far stay, the new ones follow."""
         self.session, self.ended, self.closed_event = session, None, None
         self._options = session.options

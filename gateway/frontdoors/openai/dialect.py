@@ -37,7 +37,7 @@ from gateway.core.events import (
 from .. import wire
 from ..dialect import Dialect, Frame, Upgrade
 from ..settled import SettledWords
-from .session import TurnConfig, Update, beta_session_object, read_update, session_object
+from .config import TurnConfig, Update, beta_session_object, read_update, session_object
 
 CLIENT_EVENT = wire.Problem("invalid_request_error", False)  # OpenAI's error type for a bad client event
 CLIENT_EVENTS = (
