@@ -51,7 +51,9 @@ def jemalloc_loaded() -> bool:
 def reexec_command(args: list[str]) -> list[str]:
     """This gateway's command line again, importing the package from where
     this process imported it, never from the working directory."""
-    root = str(Path(__file__).resolve().parent.parent)
+    import gateway  # the package itself, wherever this module sits in it
+
+    root = str(Path(gateway.__file__).resolve().parent.parent)
     code = f"import sys; sys.path[0] = {root!r}; from gateway.cli import main; sys.exit(main())"
     return [sys.executable, "-c", code, *args]
 
