@@ -62,12 +62,18 @@ test: $(STAMP) $(SDK_STAMP) $(AGENTS_STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests/unit -m "not e2e" $(ARGS)
 
-# Lint, types (strict on the core), the import layers (pyproject.toml), and
-# the container image and Kubernetes manifests (deploy-check).
-check: $(STAMP) deploy-check
-	$(BIN)/ruff check gateway vad tests bench deploy
+# Lint, types (strict on the core), the import layers (pyproject.toml), the
+# container image and Kubernetes manifests (deploy-check), and the docs site (docs).
+check: $(STAMP) deploy-check docs
+	$(BIN)/ruff check gateway vad tests bench deploy docs
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# The docs site (mkdocs.yml, docs/) into build/site. --strict fails on a broken
+# link or anchor; docs/hooks.py renders the benchmark tables from bench/results.
+.PHONY: docs
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --site-dir build/site
 
 # The Dockerfile and deploy/kubernetes, checked without a Docker engine or a
 # cluster: hadolint, then the kustomization rendered and validated strictly

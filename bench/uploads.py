@@ -14,7 +14,7 @@ are made here, 16-bit FLAC at 16 kHz:
 - ``silence-2h``: two hours of digital silence (the VAD finds nothing, so
   the whole file is decoded in 28 s chunks: the most chunks a file can have).
 
-The goal (README "Reliability"): at most 600 MB of growth for any accepted
+The goal (docs/reliability.md): at most 600 MB of growth for any accepted
 upload; the Kubernetes memory limit is sized from it.
 """
 

@@ -23,8 +23,8 @@ class ServerConfig:
     port: int = field(default=8000, metadata={"help": "TCP port (0 picks a free one)"})
     model: str = field(
         # tiny.en, not base: on 2 cores base serves one live stream and misses
-        # the single-stream latency target; tiny.en serves 14 (README,
-        # Performance). base stays one request away (model=base).
+        # the single-stream latency target; tiny.en serves 14 (docs/performance.md).
+        # base stays one request away (model=base).
         default="tiny.en",
         metadata={
             "help": "default model, served as whisper-1: a bundled model (tiny.en, base), "
@@ -167,7 +167,7 @@ class ServerConfig:
         return "\n".join(rows)
 
 
-def _flag(name: str) -> str:
+def flag_name(name: str) -> str:
     return {"api_keys": "--api-key", "admin_keys": "--admin-key"}.get(name, "--" + name.replace("_", "-"))
 
 
@@ -186,21 +186,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         env = ENV_PREFIX + f.name.upper()
         default = f.default
         kind = type(default)
-        help_text = f"{f.metadata.get('help', '')} [env {env}; default: {_show(default)}]"
+        help_text = f"{f.metadata.get('help', '')} [env {env}; default: {shown_default(default)}]"
         if kind is tuple:
             parser.add_argument(
-                _flag(f.name), dest=f.name, action="append", default=None, metavar="VALUE",
+                flag_name(f.name), dest=f.name, action="append", default=None, metavar="VALUE",
                 help=help_text + " (repeatable)",
             )
         elif kind is bool:
             parser.add_argument(
-                _flag(f.name), dest=f.name, type=_parse_bool, default=None, metavar="true|false", help=help_text
+                flag_name(f.name), dest=f.name, type=_parse_bool, default=None, metavar="true|false", help=help_text
             )
         else:
-            parser.add_argument(_flag(f.name), dest=f.name, type=kind, default=None, help=help_text)
+            parser.add_argument(flag_name(f.name), dest=f.name, type=kind, default=None, help=help_text)
 
 
-def _show(value: Any) -> str:
+def shown_default(value: Any) -> str:
     if isinstance(value, tuple):
         return ",".join(value) or "none"
     return str(value).lower() if isinstance(value, bool) else str(value)

@@ -1,6 +1,6 @@
 """What a session tells its client: small immutable records, one ``to_dict``.
 
-These are the native wire events (README "Streaming protocol"); other front
+These are the native wire events (docs/protocol.md section 1); other front
 doors translate them into their own messages. Serialising to JSON is the
 front door's business, not the core's.
 """

@@ -55,7 +55,7 @@ class SessionOptions:
     pre_roll_ms: int = 300  # audio kept before the detected onset of speech
     channels: int = 1  # interleaved in each frame; each transcribed on its own
     channel_labels: str | None = None  # comma-separated, one per channel; default "0,1,…"
-    # Resuming a dropped stream (README): every time point of the session is
+    # Resuming a dropped stream (docs/protocol.md section 7): every time point of the session is
     # shifted by time_offset, and segment ids start at first_segment_id.
     time_offset: float = 0.0
     first_segment_id: int = 0

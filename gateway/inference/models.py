@@ -168,7 +168,7 @@ def all_languages() -> list[str]:
 
 @dataclass(frozen=True)
 class LoadSettings:
-    """How CTranslate2 runs a model; chosen by measurement (see README)."""
+    """How CTranslate2 runs a model; chosen by measurement (see docs/performance.md)."""
 
     device: str = "cpu"
     compute_type: str = "int8"

@@ -30,10 +30,10 @@ def test_serve_help_documents_every_option_and_its_environment_variable():
     out = cli("serve", "--help").stdout
     from dataclasses import fields
 
-    from gateway.config import _flag
+    from gateway.config import flag_name
 
     for f in fields(ServerConfig):
-        flag = _flag(f.name)
+        flag = flag_name(f.name)
         assert flag in out, flag
         assert "STT_GATEWAY_" + f.name.upper() in out.replace("\n", "").replace(" ", ""), f.name
 

@@ -1,4 +1,4 @@
-"""The gateway's own protocol, ``GET /v0/audio/stream`` (README "Streaming protocol")."""
+"""The gateway's own protocol, ``GET /v0/audio/stream`` (docs/protocol.md section 1)."""
 
 from .dialect import NativeDialect, parse_message
 

@@ -31,7 +31,7 @@ class TurnConfig:
     """This door's own part of a session."""
 
     turn_detection: dict[str, Any] | None = field(default_factory=lambda: dict(DEFAULT_VAD))
-    noise_reduction: Any = None  # accepted and echoed, not applied (README)
+    noise_reduction: Any = None  # accepted and echoed, not applied (docs/doors/openai.md)
 
     @property
     def manual(self) -> bool:
