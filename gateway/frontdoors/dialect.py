@@ -64,52 +64,109 @@ def chosen_subprotocol(offered: Sequence[str]) -> str | None:
     return chosen or (offered[0] if offered else None)
 
 
+@dataclass(frozen=True)
+class Opening:
+    """What a door's opening says, read once, in one place.
+
+    ``options`` are the session's, by the core's names; ``api_key`` is the
+    key the client presents, ``session_id`` the name it asks for,
+    ``webhook_url`` where its finals go besides the server's,
+    ``subprotocol`` the one to accept; ``signed``: the upgrade proved who
+    the client is (a valid signature), so no key is asked for;
+    ``in_band``: the options come in the first messages
+    (``Dialect.opening_frame``), not the upgrade. ``wire`` is the door's own
+    state for the conversation (a frozen record of the dialect's), which
+    the dialect is made from.
+    """
+
+    options: Mapping[str, Any] = field(default_factory=dict)
+    api_key: str | None = None
+    session_id: str | None = None
+    webhook_url: str | None = None
+    subprotocol: str | None = None
+    signed: bool = False
+    in_band: bool = False
+    wire: Any = None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """An opening that cannot be served, and how its client is told.
+
+    With a ``status`` the upgrade is answered over HTTP: ``body`` where the
+    door's clients expect a body of their own, else the gateway's one error
+    body (``gateway.http.errors``). Without one the socket is accepted, the
+    dialect's fatal error event sent, then the close its code calls for.
+    ``unauthorized``: the request failed to prove who it is (a bad
+    signature), which is told before any other gate. ``api_key`` and
+    ``subprotocol`` are what the request presented: a refusal is told only
+    to a client that passes the gates.
+    """
+
+    code: str
+    message: str
+    status: int | None = None
+    body: Mapping[str, Any] | None = None
+    unauthorized: bool = False
+    api_key: str | None = None
+    subprotocol: str | None = None
+
+
 class Dialect(abc.ABC):
+    """A front door's wire protocol for one connection, made from its ``Opening``.
+
+    ``opening`` reads the upgrade into that record (pure: the door's state
+    is set from the record, in ``__init__``); the conversation is then
+    ``commands`` for each client frame and ``frames`` for each session event.
+    """
+
     name: ClassVar[str]  # in logs and metrics
-    # True: the options (and possibly the key and the session id) come in the
-    # first messages, not the upgrade (Twilio's <Stream> URL has no query):
-    # the socket is accepted, then ``open_with`` is fed frames until ready.
-    opens_in_band: ClassVar[bool] = False
     # True: a telephony door, whose session ids are its calls' (Twilio's callSid).
     telephony: ClassVar[bool] = False
 
-    def __init__(self, upgrade: Upgrade):
-        self.upgrade = upgrade
+    def __init__(self, opened: Opening):
+        self.opened = opened
 
     # -- opening ------------------------------------------------------------
-    def api_key(self) -> str | None:
-        """The key the client presents (``presented_key``)."""
-        return presented_key(self.upgrade.header("authorization"), self.upgrade.subprotocols)
+    @classmethod
+    def opening(cls, upgrade: Upgrade, settings: Any = None) -> Opening | Refusal:
+        """The record of what the upgrade asks for, or why it cannot be
+        served. ``settings``: the server's settings for this door, from the
+        doors table. The key and subprotocol are read first, so that a
+        refusal still knows them."""
+        key, subprotocol = cls.presented_key(upgrade), cls.accepted_subprotocol(upgrade)
+        try:
+            return cls.read_opening(upgrade, settings, Opening(api_key=key, subprotocol=subprotocol))
+        except ProtocolError as exc:
+            return cls.refused(exc, key, subprotocol)
 
-    def subprotocol(self) -> str | None:
-        """The subprotocol to accept (``chosen_subprotocol``)."""
-        return chosen_subprotocol(self.upgrade.subprotocols)
+    @classmethod
+    @abc.abstractmethod
+    def read_opening(cls, upgrade: Upgrade, settings: Any, presented: Opening) -> Opening | Refusal:
+        """``presented`` (the key and subprotocol) completed from the upgrade;
+        raise ``ProtocolError`` for options that cannot be served."""
 
-    def upgrade_refusal(self) -> tuple[int, dict[str, Any]] | None:
-        """An HTTP refusal (status, JSON body) of the upgrade itself, before
-        anything else is looked at (a bad request signature); None: go on."""
-        return None
-
-    def authorized_at_upgrade(self) -> bool:
-        """Whether the upgrade proved who the client is on its own (a valid
-        signature), so that no API key is asked for."""
-        return False
-
-    def open_with(self, frame: Frame) -> bool:
-        """An in-band opening message; True once the options are known."""
+    @classmethod
+    def opening_frame(cls, frame: Frame, upgraded: Opening) -> Opening | None:
+        """For a door that opens in band: an opening message read into the
+        completed record (None: more messages first)."""
         raise ProtocolError("invalid_message", "this door opens at the upgrade")
 
-    def webhook_url(self) -> str | None:
-        """Where this session's finals are POSTed besides the server's --webhook-url (its host must be allowed)."""
-        return None
+    @classmethod
+    def presented_key(cls, upgrade: Upgrade) -> str | None:
+        """The key the client presents (``presented_key``)."""
+        return presented_key(upgrade.header("authorization"), upgrade.subprotocols)
 
-    def session_id(self) -> str | None:
-        """The id the client asks its session to have (unique among live ones); None: one is made up."""
-        return None
+    @classmethod
+    def accepted_subprotocol(cls, upgrade: Upgrade) -> str | None:
+        """The subprotocol to accept (``chosen_subprotocol``)."""
+        return chosen_subprotocol(upgrade.subprotocols)
 
-    @abc.abstractmethod
-    def options(self) -> Mapping[str, Any]:
-        """The session options the upgrade asks for, by the core's names."""
+    @classmethod
+    def refused(cls, error: ProtocolError, api_key: str | None = None, subprotocol: str | None = None) -> Refusal:
+        """How options refused at the opening are told: by default, accept,
+        send the error as an event, then close."""
+        return Refusal(error.code, error.message, api_key=api_key, subprotocol=subprotocol)
 
     # -- the conversation -----------------------------------------------------
     @abc.abstractmethod
@@ -124,12 +181,6 @@ class Dialect(abc.ABC):
     @abc.abstractmethod
     def frames(self, event: Event) -> list[Frame]:
         """What the client is sent for a session event (possibly nothing)."""
-
-    def refusal(self, error: ProtocolError) -> tuple[int, dict[str, Any]] | None:
-        """The HTTP answer (status, JSON body) to options refused at the
-        upgrade, for protocols whose clients expect one there; None: accept,
-        send the error as an event, then close (the default)."""
-        return None
 
     def close_code(self, event: Event) -> int | None:
         """The close code an event calls for, if it ends the connection."""

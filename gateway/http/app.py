@@ -20,11 +20,6 @@ from gateway import __version__
 from gateway.config import ServerConfig
 from gateway.core.options import SessionOptions
 from gateway.core.settings import StreamSettings
-from gateway.frontdoors.assemblyai import AssemblyAIDialect
-from gateway.frontdoors.deepgram import DeepgramDialect
-from gateway.frontdoors.native import NativeDialect
-from gateway.frontdoors.openai import OpenAIRealtimeDialect
-from gateway.frontdoors.twilio import TwilioDialect
 from gateway.inference.engine import Engine
 from gateway.inference.models import LoadSettings, ModelRegistry, all_languages
 
@@ -33,8 +28,9 @@ from .admission import StreamHub
 from .auth import AuthMiddleware, HostCheck, Hosts, Keys, Origins, redact_secrets_in_logs
 from .batch import install_batch_routes
 from .demo import demo_directory, mount_demo
+from .gates import Gates
 from .sessions import SessionRegistry, install_session_routes
-from .streaming.doors import StreamDoors
+from .streaming.doors import StreamDoors, door_table
 from .streaming.runner import StreamLimits
 from .webhooks import WebhookOutbox, callable_url
 
@@ -144,15 +140,10 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engi
         return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     # The streaming front doors: a dialect and a path each.
-    app.add_api_websocket_route("/v0/audio/stream", doors.endpoint(NativeDialect))
-    app.add_api_websocket_route("/v1/realtime", doors.endpoint(OpenAIRealtimeDialect))
-    app.add_api_websocket_route("/v1/listen", doors.endpoint(DeepgramDialect))
-    app.add_api_websocket_route("/v3/ws", doors.endpoint(AssemblyAIDialect))
-    app.add_api_websocket_route(
-        "/v0/telephony/twilio", doors.endpoint(TwilioDialect.configured(config.twilio_auth_token, config.public_url))
-    )
+    for door in door_table(config):
+        app.add_api_websocket_route(door.path, doors.endpoint(door))
     # Following any live session: a snapshot, and its events for subscribers.
-    install_session_routes(app, sessions, keys, doors.origins, config.send_timeout_s)
+    install_session_routes(app, sessions, Gates(keys, doors.gates.origins), config.send_timeout_s)
     app.state.sessions = sessions
 
     install_batch_routes(app, engine, registry, config)

@@ -30,8 +30,9 @@ from gateway.core.session import StreamSession
 from gateway.frontdoors.dialect import CLOSE_NORMAL, CLOSE_POLICY, chosen_subprotocol, presented_key
 
 from . import observability as metrics
-from .auth import Keys, Origins, Viewer, origin_refused, unauthorized
+from .auth import Viewer
 from .errors import openai_error
+from .gates import Gates, upgrade_of
 from .webhooks import WebhookOutbox
 
 MAX_RETAINED = 1000  # ended sessions kept for snapshots, newest first out last
@@ -246,7 +247,7 @@ class SessionRegistry:
             self._ended.popitem(last=False)
 
 
-def install_session_routes(app: FastAPI, sessions: SessionRegistry, keys: Keys, origins: Origins, send_timeout_s: float) -> None:
+def install_session_routes(app: FastAPI, sessions: SessionRegistry, gates: Gates, send_timeout_s: float) -> None:
     """The session routes. Their key was checked by the auth middleware (HTTP)
     or is checked here (the WebSocket); it decides which sessions are seen."""
 
@@ -262,7 +263,7 @@ def install_session_routes(app: FastAPI, sessions: SessionRegistry, keys: Keys, 
         return found[0]
 
     def request_viewer(request: Request | WebSocket) -> Viewer:
-        return keys.viewer(presented_key(request.headers.get("authorization"), request.scope.get("subprotocols", [])))
+        return gates.keys.viewer(presented_key(request.headers.get("authorization"), request.scope.get("subprotocols", [])))
 
     @app.get("/v0/sessions", tags=["sessions"], summary="Live sessions (of this key; every one for an admin key)")
     async def list_sessions(request: Request) -> dict[str, Any]:
@@ -282,14 +283,12 @@ def install_session_routes(app: FastAPI, sessions: SessionRegistry, keys: Keys, 
         return record.snapshot(viewer.admin) if isinstance(record, SessionRecord) else record
 
     async def follow(websocket: WebSocket, session_id: str) -> None:
-        origin = websocket.headers.get("origin")
-        if not origins.permit(origin, websocket.headers.get("host")):
-            await websocket.send_denial_response(origin_refused(origin or ""))
+        upgrade = upgrade_of(websocket)
+        closed = gates.closed(upgrade, presented_key(upgrade.header("authorization"), upgrade.subprotocols))
+        if closed is not None:
+            await websocket.send_denial_response(closed.answer)
             return
-        subprotocols = websocket.scope.get("subprotocols", [])
-        if keys.required and not keys.valid(presented_key(websocket.headers.get("authorization"), subprotocols)):
-            await websocket.send_denial_response(unauthorized())
-            return
+        subprotocols = upgrade.subprotocols
         record = lookup(request_viewer(websocket), session_id, websocket.query_params.get("tenant"))
         if not isinstance(record, SessionRecord):
             await websocket.send_denial_response(record)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from dataclasses import replace
+from typing import Any
 
 import pytest
 import websockets
@@ -20,19 +22,22 @@ from gateway.audio import encode_samples
 from gateway.core.commands import Audio, Command, End, Flush
 from gateway.core.errors import ProtocolError
 from gateway.core.events import ErrorEvent, Event, SessionClosed, SessionCreated, TranscriptFinal, TranscriptPartial
-from gateway.frontdoors.dialect import Dialect, Frame
+from gateway.frontdoors.dialect import Dialect, Frame, Opening, Upgrade
+from gateway.http.streaming.doors import Door
 from tests.clips import CLIPS, load_clip
 
 
 class LineDialect(Dialect):
     name = "lines"
 
-    def api_key(self) -> str | None:
-        return self.upgrade.params().get("key")
+    @classmethod
+    def presented_key(cls, upgrade: Upgrade) -> str | None:
+        return upgrade.params().get("key")
 
-    def options(self) -> dict[str, str]:
-        params = self.upgrade.params()
-        return {"sample_rate": params["rate"]} if "rate" in params else {}
+    @classmethod
+    def read_opening(cls, upgrade: Upgrade, settings: Any, presented: Opening) -> Opening:
+        params = upgrade.params()
+        return replace(presented, options={"sample_rate": params["rate"]} if "rate" in params else {})
 
     def commands(self, frame: Frame) -> list[Command]:
         verb, _, rest = (frame if isinstance(frame, str) else "").partition(" ")
@@ -57,7 +62,7 @@ class LineDialect(Dialect):
 
 
 def with_line_door(app) -> None:
-    app.add_api_websocket_route("/test/lines", app.state.doors.endpoint(LineDialect))
+    app.add_api_websocket_route("/test/lines", app.state.doors.endpoint(Door("/test/lines", LineDialect)))
 
 
 async def stream_lines(url: str, samples, chunk: int = 1600, junk: bool = False) -> tuple[list[str], int | None]:

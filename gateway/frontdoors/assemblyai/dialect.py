@@ -1,4 +1,4 @@
-"""AssemblyAI Universal-Streaming (v3), ``GET /v3/ws`` (README "AssemblyAI").
+"""AssemblyAI Universal-Streaming (v3), ``GET /v3/ws`` (docs/doors/assemblyai.md).
 
 A turn is one of the core's utterances. While it is spoken, each partial
 is a ``Turn`` whose words are marked final (``word_is_final``) once they
@@ -16,6 +16,7 @@ import json
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gateway.core.commands import Audio, Command, Configure, End, Flush
@@ -32,7 +33,7 @@ from gateway.core.events import (
 from gateway.core.options import LIMITS
 
 from .. import wire
-from ..dialect import Dialect, Frame, Upgrade, bearer_token
+from ..dialect import Dialect, Frame, Opening, Upgrade, bearer_token
 
 ENCODINGS = {"pcm_s16le": "pcm_s16le", "pcm_mulaw": "mulaw"}
 SESSION_S = 14400  # Begin.expires_at: the server's default --max-session-s
@@ -68,6 +69,15 @@ def turn_options(params: Mapping[str, Any], problem: wire.Problem = wire.OPENING
     return options
 
 
+@dataclass(frozen=True)
+class TurnFormat:
+    """How the opening asked for turns: formatted (``format_turns``), or
+    always (a Universal-3 Pro ``speech_model``: one end-of-turn Turn, formatted)."""
+
+    format_turns: bool = False
+    always_formatted: bool = False
+
+
 def unformatted(word: str) -> str:
     return word.strip().strip(PUNCTUATION).lower()
 
@@ -75,26 +85,31 @@ def unformatted(word: str) -> str:
 class AssemblyAIDialect(Dialect):
     name = "assemblyai"
 
-    def __init__(self, upgrade: Upgrade):
-        super().__init__(upgrade)
-        self.format_turns = False
-        self.always_formatted = False  # a Universal-3 Pro speech_model: one end-of-turn Turn, formatted
+    def __init__(self, opened: Opening):
+        super().__init__(opened)
+        turns = opened.wire if isinstance(opened.wire, TurnFormat) else TurnFormat()
+        self.format_turns = turns.format_turns
+        self.always_formatted = turns.always_formatted
         self._opened = time.monotonic()
         self._turns: dict[int, int] = {}  # segment id -> turn_order, while the turn lasts
         self._next_turn = 0
         self._updates = 0  # UpdateConfiguration messages the core has not answered
 
     # -- opening --------------------------------------------------------------
-    def api_key(self) -> str | None:
-        authorization = (self.upgrade.header("authorization") or "").strip()
-        return bearer_token(authorization) or authorization or self.upgrade.params().get("token") or super().api_key()
+    @classmethod
+    def presented_key(cls, upgrade: Upgrade) -> str | None:
+        authorization = (upgrade.header("authorization") or "").strip()
+        return bearer_token(authorization) or authorization or upgrade.params().get("token") or super().presented_key(upgrade)
 
-    def options(self) -> Mapping[str, Any]:
-        params = self.upgrade.params()
-        # formatted_finals: the parameter's earlier name, which pipecat sends
+    @classmethod
+    def read_opening(cls, upgrade: Upgrade, settings: Any, presented: Opening) -> Opening:
+        params = upgrade.params()
         model = wire.text(params.get("speech_model"), "speech_model") or "universal-streaming-english"
-        self.always_formatted = bool(ALWAYS_FORMATTED.fullmatch(model))
-        self.format_turns = wire.flag(params.get("format_turns", params.get("formatted_finals")), "format_turns", False)
+        turns = TurnFormat(
+            # formatted_finals: the parameter's earlier name, which pipecat sends
+            format_turns=wire.flag(params.get("format_turns", params.get("formatted_finals")), "format_turns", False),
+            always_formatted=bool(ALWAYS_FORMATTED.fullmatch(model)),
+        )
         options: dict[str, Any] = {"interim_results": True}
         if "sample_rate" in params:
             options["sample_rate"] = params["sample_rate"]
@@ -106,7 +121,7 @@ class AssemblyAIDialect(Dialect):
         options["encoding"] = ENCODINGS[encoding]
         if params.get("language_code"):
             options["language"] = params["language_code"].split("_")[0].split("-")[0]
-        return options | turn_options(params)
+        return replace(presented, options=options | turn_options(params), wire=turns)
 
     # -- client messages ---------------------------------------------------------
     def commands(self, frame: Frame) -> list[Command]:

@@ -1,4 +1,4 @@
-"""Deepgram live streaming, ``GET /v1/listen`` (README "Deepgram").
+"""Deepgram live streaming, ``GET /v1/listen`` (docs/doors/deepgram.md).
 
 Query parameters are Deepgram's; the ones this gateway has no use for are
 accepted and ignored, as Deepgram does. A partial is a ``Results`` with
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -33,7 +33,7 @@ from gateway.core.events import (
 from gateway.core.options import LIMITS
 
 from .. import wire
-from ..dialect import Dialect, Frame, Upgrade
+from ..dialect import Dialect, Frame, Opening, Refusal, Upgrade
 
 ENCODINGS = {"linear16": "pcm_s16le", "linear32": "pcm_s32le", "mulaw": "mulaw", "alaw": "alaw"}
 # Deepgram's own models: a client written for Deepgram names one of these
@@ -43,45 +43,62 @@ CONTROL = ("KeepAlive", "Finalize", "CloseStream", "Configure")
 PUNCTUATION = ".,?!;:\"'()[]{}…。，？！"
 
 
+@dataclass(frozen=True)
+class Listening:
+    """What Deepgram's query asks of the conversation, besides the session's options."""
+
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    vad_events: bool = False  # SpeechStarted messages
+    endpointing: bool = True  # false: speech_final is never true
+    utterance_end_ms: int | None = None  # UtteranceEnd messages after an endpoint
+    channels: int = 1
+
+
 class DeepgramDialect(Dialect):
     name = "deepgram"
 
-    def __init__(self, upgrade: Upgrade):
-        super().__init__(upgrade)
-        self.request_id = str(uuid.uuid4())
+    def __init__(self, opened: Opening):
+        super().__init__(opened)
+        listening = opened.wire if isinstance(opened.wire, Listening) else Listening()
+        self.request_id = listening.request_id
+        self.vad_events = listening.vad_events
+        self.endpointing = listening.endpointing
+        self.utterance_end_ms = listening.utterance_end_ms
+        self.channels = listening.channels
         self.created = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        self.vad_events = False
-        self.endpointing = True
-        self.utterance_end_ms: int | None = None
         self.model_name = "whisper-1"
         self._finalizing = 0  # Finalize messages whose finals are still to come
         self._keyterms_pending = 0  # Configure messages waiting for the core's answer
-        self.channels = 1
         self._last_end: dict[int, float] = {}  # per channel, where its last final ended: finals never overlap
 
     # -- opening --------------------------------------------------------------
-    def api_key(self) -> str | None:
-        authorization = self.upgrade.header("authorization") or ""
+    @classmethod
+    def presented_key(cls, upgrade: Upgrade) -> str | None:
+        authorization = upgrade.header("authorization") or ""
         scheme, _, key = authorization.partition(" ")
         if scheme.lower() in ("token", "bearer") and key.strip():
             return key.strip()
-        protocols = self.upgrade.subprotocols  # browsers: Sec-WebSocket-Protocol: token, <key>
+        protocols = upgrade.subprotocols  # browsers: Sec-WebSocket-Protocol: token, <key>
         if len(protocols) >= 2 and protocols[0].lower() in ("token", "bearer"):
             return protocols[1]
-        return super().api_key()
+        return super().presented_key(upgrade)
 
-    def subprotocol(self) -> str | None:
-        protocols = self.upgrade.subprotocols
+    @classmethod
+    def accepted_subprotocol(cls, upgrade: Upgrade) -> str | None:
+        protocols = upgrade.subprotocols
         if protocols and protocols[0].lower() in ("token", "bearer"):
             return protocols[0]
-        return super().subprotocol()
+        return super().accepted_subprotocol(upgrade)
 
-    def options(self) -> Mapping[str, Any]:
-        params = self.upgrade.params()
-        self.vad_events = wire.flag(params.get("vad_events"), "vad_events", False)
-        self.endpointing = params.get("endpointing", "").lower() != "false"
+    @classmethod
+    def read_opening(cls, upgrade: Upgrade, settings: Any, presented: Opening) -> Opening:
+        params = upgrade.params()
         ms = params.get("utterance_end_ms")
-        self.utterance_end_ms = None if ms is None else int(wire.number(ms, "utterance_end_ms", low=0))
+        listening = Listening(
+            vad_events=wire.flag(params.get("vad_events"), "vad_events", False),
+            endpointing=params.get("endpointing", "").lower() != "false",
+            utterance_end_ms=None if ms is None else int(wire.number(ms, "utterance_end_ms", low=0)),
+        )
         options: dict[str, Any] = {"interim_results": wire.flag(params.get("interim_results"), "interim_results", False)}  # Deepgram's default
         model = params.get("model")
         if model and not model.lower().startswith(DEEPGRAM_MODEL_PREFIXES):
@@ -109,21 +126,24 @@ class DeepgramDialect(Dialect):
                 raise ProtocolError(
                     "invalid_config", f"channels={count} needs multichannel=true: each channel is transcribed on its own", fatal=True
                 )
-            options["channels"] = self.channels = count
+            options["channels"] = count
+            listening = replace(listening, channels=count)
         endpointing = params.get("endpointing")
         if endpointing is not None and endpointing.lower() not in ("false", "true"):
             # Deepgram's default is 10 ms and LiveKit sends 25: Whisper needs
             # whole phrases, so a shorter endpoint becomes the gateway's shortest.
             options["endpoint_ms"] = wire.milliseconds(endpointing, "endpointing", LIMITS["endpoint_ms"])
-        terms = [v for k, v in self.upgrade.query if k in ("keyterm", "keyterms")]
-        terms += [v.rsplit(":", 1)[0] if ":" in v else v for k, v in self.upgrade.query if k == "keywords"]
+        terms = [v for k, v in upgrade.query if k in ("keyterm", "keyterms")]
+        terms += [v.rsplit(":", 1)[0] if ":" in v else v for k, v in upgrade.query if k == "keywords"]
         if terms:
             options["prompt"] = ", ".join(terms)
-        return options
+        return replace(presented, options=options, wire=listening)
 
-    def refusal(self, error: ProtocolError) -> tuple[int, dict[str, Any]] | None:
-        """Deepgram refuses a bad query at the upgrade, with 400."""
-        return 400, {"err_code": "Bad Request", "err_msg": error.message, "request_id": self.request_id}
+    @classmethod
+    def refused(cls, error: ProtocolError, api_key: str | None = None, subprotocol: str | None = None) -> Refusal:
+        """Deepgram refuses a bad query at the upgrade, with 400 and its own body."""
+        body = {"err_code": "Bad Request", "err_msg": error.message, "request_id": str(uuid.uuid4())}
+        return Refusal(error.code, error.message, status=400, body=body, api_key=api_key, subprotocol=subprotocol)
 
     # -- client messages ---------------------------------------------------------
     def commands(self, frame: Frame) -> list[Command]:

@@ -4,14 +4,14 @@ messages, and the core's events are sent as they are, one JSON text frame each."
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from gateway.core.commands import Audio, Command, Configure, End, Flush
 from gateway.core.errors import ProtocolError
 from gateway.core.events import Event, Flushed
 
-from ..dialect import Dialect, Frame
+from ..dialect import Dialect, Frame, Opening, Upgrade
 
 MESSAGES = ("session.update", "flush", "end")
 
@@ -43,17 +43,12 @@ def parse_message(text: str) -> Command:
 class NativeDialect(Dialect):
     name = "native"
 
-    def session_id(self) -> str | None:
-        return self.upgrade.params().get("session_id")
-
-    def webhook_url(self) -> str | None:
-        return self.upgrade.params().get("webhook_url")
-
-    def options(self) -> Mapping[str, Any]:
-        params = self.upgrade.params()  # the core's option names, as they are
-        params.pop("session_id", None)  # the session's name and where it is posted, not options of it
-        params.pop("webhook_url", None)
-        return params
+    @classmethod
+    def read_opening(cls, upgrade: Upgrade, settings: Any, presented: Opening) -> Opening:
+        params = upgrade.params()  # the core's option names, as they are
+        # The session's name and where it is posted: not options of it.
+        session_id, webhook_url = params.pop("session_id", None), params.pop("webhook_url", None)
+        return replace(presented, options=params, session_id=session_id, webhook_url=webhook_url)
 
     def commands(self, frame: Frame) -> list[Command]:
         if isinstance(frame, bytes):

@@ -1,4 +1,4 @@
-"""OpenAI Realtime transcription sessions (README "OpenAI Realtime"); their configuration is ``session``.
+"""OpenAI Realtime transcription sessions (docs/doors/openai.md); their configuration is ``session``.
 
 A client turn is an *item*. With ``server_vad`` (the default) each of the
 core's utterances is one item; with ``turn_detection: null`` the client
@@ -17,8 +17,7 @@ import binascii
 import itertools
 import json
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gateway.core.commands import Audio, Command, Configure, Flush
@@ -35,7 +34,7 @@ from gateway.core.events import (
 )
 
 from .. import wire
-from ..dialect import Dialect, Frame, Upgrade
+from ..dialect import Dialect, Frame, Opening, Upgrade
 from ..settled import SettledWords
 from .config import TurnConfig, Update, beta_session_object, read_update, session_object
 
@@ -61,8 +60,8 @@ class Item:
 class OpenAIRealtimeDialect(Dialect):
     name = "openai_realtime"
 
-    def __init__(self, upgrade: Upgrade):
-        super().__init__(upgrade)
+    def __init__(self, opened: Opening):
+        super().__init__(opened)
         self._session_id = f"sess_{id(self):x}"
         self._event_ids = itertools.count(1)
         self._item_ids = itertools.count(1)
@@ -79,15 +78,15 @@ class OpenAIRealtimeDialect(Dialect):
         self._last_segment = -1
 
     # -- opening --------------------------------------------------------------
-    def options(self) -> Mapping[str, Any]:
-        intent = self.upgrade.params().get("intent")
-        if intent != "transcription":
+    @classmethod
+    def read_opening(cls, upgrade: Upgrade, settings: Any, presented: Opening) -> Opening:
+        if upgrade.params().get("intent") != "transcription":
             raise ProtocolError(
                 "invalid_config",
                 "this gateway serves transcription sessions only: connect with ?intent=transcription",
                 fatal=True,
             )
-        return {"sample_rate": 24000, "encoding": "pcm_s16le"}
+        return replace(presented, options={"sample_rate": 24000, "encoding": "pcm_s16le"})
 
     # -- client events ------------------------------------------------------------
     def commands(self, frame: Frame) -> list[Command]:

@@ -1,11 +1,11 @@
-"""Twilio Media Streams in, ``GET /v0/telephony/twilio`` (README "Telephony").
+"""Twilio Media Streams in, ``GET /v0/telephony/twilio`` (docs/doors/twilio.md).
 
 Twilio (and the Twilio-compatible Telnyx, SignalWire and Fonoster streams)
 opens the socket and sends JSON: ``connected``, ``start`` (the call, its
 tracks and the ``<Parameter>``s of the TwiML), ``media`` (base64 G.711
 mu-law at 8 kHz, per track), ``dtmf``, ``mark``, ``stop``. Its ``<Stream>``
 URL carries no query, so the session's options come in-band, in ``start``:
-this door opens in-band (``opens_in_band``). The stream is one-way: nothing
+this door opens in band (``opening_frame``). The stream is one-way: nothing
 is sent back; the transcript goes to the session's subscribers.
 """
 
@@ -16,8 +16,8 @@ import binascii
 import hashlib
 import hmac
 import logging
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from dataclasses import dataclass, replace
+from typing import Any
 
 from gateway.core.commands import Audio, Command, End, Signal
 from gateway.core.errors import ProtocolError
@@ -25,7 +25,7 @@ from gateway.core.events import Event
 from gateway.core.options import OPTION_KEYS
 
 from .. import wire
-from ..dialect import Dialect, Frame, Upgrade
+from ..dialect import Dialect, Frame, Opening, Refusal, Upgrade
 from .aligner import RATE, TrackAligner
 
 log = logging.getLogger(__name__)
@@ -51,50 +51,63 @@ def twilio_signature(auth_token: str, url: str) -> str:
     return base64.b64encode(hmac.new(auth_token.encode(), url.encode(), hashlib.sha1).digest()).decode()
 
 
+@dataclass(frozen=True)
+class TwilioSettings:
+    """The server's settings of the Twilio door: with an auth token, every
+    upgrade must carry Twilio's signature of ``public_url`` + its path."""
+
+    auth_token: str | None = None  # --twilio-auth-token
+    public_url: str | None = None  # --public-url: the URL Twilio signed is built from it
+
+    def __post_init__(self) -> None:
+        if self.auth_token and not self.public_url:
+            raise ValueError("--twilio-auth-token needs --public-url: Twilio signs the URL it connects to")
+
+
+@dataclass(frozen=True)
+class Call:
+    """What Twilio's ``start`` message says of the call's audio."""
+
+    tracks: tuple[str, ...]  # inbound and/or outbound, in that order
+
+
 class TwilioDialect(Dialect):
     name = "twilio"
-    opens_in_band = True
     telephony = True
-    auth_token: ClassVar[str | None] = None  # --twilio-auth-token: check X-Twilio-Signature
-    public_url: ClassVar[str | None] = None  # --public-url: the URL Twilio signed is built from it
 
-    @classmethod
-    def configured(cls, auth_token: str | None, public_url: str | None) -> type[TwilioDialect]:
-        if auth_token and not public_url:
-            raise ValueError("--twilio-auth-token needs --public-url: Twilio signs the URL it connects to")
-        return type(cls.__name__, (cls,), {"auth_token": auth_token or None, "public_url": public_url or None})
-
-    def __init__(self, upgrade: Upgrade):
-        super().__init__(upgrade)
-        self._signed = False
-        self._call: str | None = None
-        self._parameters: dict[str, str] = {}
-        self._aligner: TrackAligner | None = None
+    def __init__(self, opened: Opening):
+        super().__init__(opened)
+        call = opened.wire if isinstance(opened.wire, Call) else Call(("inbound",))
+        self._aligner = TrackAligner(list(call.tracks))
 
     # -- opening --------------------------------------------------------------
-    def upgrade_refusal(self) -> tuple[int, dict[str, Any]] | None:
-        if not self.auth_token:
-            return None
-        path = self.upgrade.path
-        if self.upgrade.query:
-            path += "?" + "&".join(f"{k}={v}" for k, v in self.upgrade.query)
-        given = self.upgrade.header("x-twilio-signature") or ""
-        expected = [twilio_signature(self.auth_token, base + path) for base in signed_bases(self.public_url or "")]
+    @classmethod
+    def presented_key(cls, upgrade: Upgrade) -> str | None:
+        return None  # a <Parameter name="api_key">, in start
+
+    @classmethod
+    def read_opening(cls, upgrade: Upgrade, settings: Any, presented: Opening) -> Opening | Refusal:
+        """The upgrade says only whether Twilio signed it; the call comes in band."""
+        twilio = settings if isinstance(settings, TwilioSettings) else TwilioSettings()
+        if not twilio.auth_token:
+            return replace(presented, in_band=True)
+        path = upgrade.path
+        if upgrade.query:
+            path += "?" + "&".join(f"{k}={v}" for k, v in upgrade.query)
+        given = upgrade.header("x-twilio-signature") or ""
+        expected = [twilio_signature(twilio.auth_token, base + path) for base in signed_bases(twilio.public_url or "")]
         if not any([hmac.compare_digest(e, given) for e in expected]):  # a list: every form is compared
             message = "X-Twilio-Signature does not match this server's Twilio auth token and public URL"
-            return 403, {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": "bad_signature"}}
-        self._signed = True
-        return None
+            return Refusal("bad_signature", message, status=403, unauthorized=True)
+        return replace(presented, in_band=True, signed=True)  # signed with the account's token: Twilio itself
 
-    def authorized_at_upgrade(self) -> bool:
-        return self._signed  # signed with the account's token: Twilio itself
-
-    def open_with(self, frame: Frame) -> bool:
-        """Messages before the audio: ``connected``, then ``start`` (True: ready)."""
+    @classmethod
+    def opening_frame(cls, frame: Frame, upgraded: Opening) -> Opening | None:
+        """Messages before the audio: ``connected``, then ``start`` (the opening)."""
         message = wire.json_object(frame, "a Twilio message")
         event = message.get("event")
         if event == "connected":
-            return False
+            return None
         if event != "start" or not isinstance(message.get("start"), dict):
             raise ProtocolError("invalid_message", f"expected Twilio's connected and start messages, got {wire.shown(event)}")
         start = message["start"]
@@ -108,34 +121,22 @@ class TwilioDialect(Dialect):
         announced = start.get("tracks") or ["inbound"]
         if not isinstance(announced, list):
             raise ProtocolError("invalid_config", f"start.tracks must be a list of track names, got {wire.shown(announced)}")
-        tracks = [t for t in TRACK_LABELS if t in announced]
+        tracks = tuple(t for t in TRACK_LABELS if t in announced)
         if not tracks:
             raise ProtocolError("invalid_config", f"no inbound or outbound track in {wire.shown(announced)}")
-        parameters = start.get("customParameters") or {}
-        self._parameters = {str(k): v for k, v in parameters.items() if isinstance(v, str)} if isinstance(parameters, dict) else {}
+        given = start.get("customParameters") or {}
+        parameters = {str(k): v for k, v in given.items() if isinstance(v, str)} if isinstance(given, dict) else {}
         call = start.get("callSid")
-        self._call = call if isinstance(call, str) and call else None
-        self._aligner = TrackAligner(tracks)
-        return True
-
-    def api_key(self) -> str | None:
-        return self._parameters.get("api_key")
-
-    def session_id(self) -> str | None:
-        return self._call
-
-    def webhook_url(self) -> str | None:
-        return self._parameters.get("webhook_url")
-
-    def options(self) -> Mapping[str, Any]:
-        assert self._aligner is not None, "options come from start"
-        tracks = self._aligner.tracks
-        options: dict[str, Any] = {k: v for k, v in self._parameters.items() if k in PARAMETER_OPTIONS}
+        options: dict[str, Any] = {k: v for k, v in parameters.items() if k in PARAMETER_OPTIONS}
         options |= {
             "sample_rate": RATE, "encoding": "mulaw", "channels": len(tracks),
-            "channel_labels": ",".join(self._parameters.get(TRACK_LABELS[t], t) for t in tracks),
+            "channel_labels": ",".join(parameters.get(TRACK_LABELS[t], t) for t in tracks),
         }
-        return options
+        return replace(
+            upgraded, in_band=False, options=options, api_key=parameters.get("api_key"),
+            session_id=call if isinstance(call, str) and call else None, webhook_url=parameters.get("webhook_url"),
+            wire=Call(tracks),
+        )
 
     # -- the call ------------------------------------------------------------------
     def commands(self, frame: Frame) -> list[Command]:
@@ -144,7 +145,6 @@ class TwilioDialect(Dialect):
         if event == "media":
             return self._media(message.get("media"))
         if event == "stop":
-            assert self._aligner is not None
             tail = self._aligner.flush()
             return [*([Audio(tail)] if tail else []), End()]
         if event == "dtmf":
@@ -152,12 +152,11 @@ class TwilioDialect(Dialect):
             digit = dtmf.get("digit")
             if isinstance(digit, str) and len(digit) == 1 and digit in DTMF_KEYS:  # for the call's followers, at the time it came
                 track = str(dtmf.get("track", "inbound_track")).removesuffix("_track")
-                channel = self._aligner.tracks.index(track) if self._aligner and track in self._aligner.tracks else 0
+                channel = self._aligner.tracks.index(track) if track in self._aligner.tracks else 0
                 return [Signal("dtmf", digit, channel)]
         return []  # connected, mark and events Twilio may add: nothing to transcribe
 
     def _media(self, media: Any) -> list[Command]:
-        assert self._aligner is not None
         if not isinstance(media, dict):
             raise ProtocolError("invalid_message", "a media message needs its 'media' object")
         track = media.get("track", "inbound")
@@ -183,7 +182,7 @@ class TwilioDialect(Dialect):
         return wire.integer(value, "media.timestamp", problem, low=0, high=10**40)
 
     def at_loss(self) -> list[Command]:
-        tail = self._aligner.flush() if self._aligner is not None else b""
+        tail = self._aligner.flush()
         return [Audio(tail)] if tail else []
 
     def frames(self, event: Event) -> list[Frame]:

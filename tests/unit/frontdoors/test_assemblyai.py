@@ -6,15 +6,16 @@ import json
 
 import pytest
 
+from .opening import dialect_of
+
 
 def test_pipecat_asks_for_formatted_turns_by_their_earlier_name():
     from gateway.frontdoors.assemblyai import AssemblyAIDialect
     from gateway.frontdoors.dialect import Upgrade
 
     for query, formatted in ((("formatted_finals", "true"),), True), ((("format_turns", "False"),), False), ((), False):
-        dialect = AssemblyAIDialect(Upgrade("/v3/ws", query=query))
-        dialect.options()
-        assert dialect.format_turns is formatted, query
+        dialect = dialect_of(AssemblyAIDialect, Upgrade("/v3/ws", query=query))
+        assert isinstance(dialect, AssemblyAIDialect) and dialect.format_turns is formatted, query
 
 
 @pytest.mark.parametrize("speech_model, ends", [
@@ -36,11 +37,65 @@ def test_universal_3_pro_models_end_every_turn_formatted(speech_model, ends):
     from gateway.inference.records import Word
 
     query = (("speech_model", speech_model),) if speech_model else ()
-    dialect = AssemblyAIDialect(Upgrade("/v3/ws", query=query))
-    dialect.options()
+    dialect = dialect_of(AssemblyAIDialect, Upgrade("/v3/ws", query=query))
     words = (Word(" Hello,", 0.1, 0.5, 0.9), Word(" world.", 0.6, 1.0, 0.9))
     final = TranscriptFinal(make_segment(0, 0, " Hello, world.", (), None, words, 0.0, 0.1, 1.0), "en", end_reason="endpoint")
     sent = [json.loads(f) for e in (SpeechStarted(0, 0.1), TranscriptPartial(0, 0.1, 0.8, "Hello world", "Hello"), final) for f in dialect.frames(e)]
     turn_ends = [m for m in sent if m["type"] == "Turn" and m["end_of_turn"]]
     assert ["formatted" if m["turn_is_formatted"] else "plain" for m in turn_ends] == ends
     assert turn_ends[0]["transcript"] == ("Hello, world." if ends == ["formatted"] else "hello world")
+
+
+# -- the opening and the messages, byte by byte ---------------------------------------------
+# What the assemblyai SDK's StreamingClient puts on the wire (v3).
+SDK_QUERY = (("sample_rate", "16000"), ("encoding", "pcm_s16le"), ("format_turns", "true"), ("min_turn_silence", "400"),
+             ("keyterms_prompt", '["Whisper", "gateway"]'))
+
+
+def test_the_sdks_upgrade_is_one_opening_record():
+    from gateway.frontdoors.assemblyai import AssemblyAIDialect
+    from gateway.frontdoors.dialect import Opening, Upgrade
+
+    opening = AssemblyAIDialect.opening(Upgrade("/v3/ws", query=SDK_QUERY, headers={"authorization": "aai-key"}))
+    assert isinstance(opening, Opening) and opening.api_key == "aai-key"
+    assert dict(opening.options) == {
+        "interim_results": True, "sample_rate": "16000", "encoding": "pcm_s16le", "endpoint_ms": 400, "prompt": "Whisper, gateway",
+    }
+    assert opening.wire.format_turns and not opening.wire.always_formatted
+    # Browsers pass a temporary token in the query.
+    assert AssemblyAIDialect.opening(Upgrade("/v3/ws", query=(("token", "tmp"),))).api_key == "tmp"
+
+
+def test_a_refused_opening_is_assemblyais_error_message_then_a_policy_close():
+    from gateway.core.events import ErrorEvent
+    from gateway.frontdoors.assemblyai import AssemblyAIDialect
+    from gateway.frontdoors.dialect import CLOSE_POLICY, Refusal, Upgrade
+
+    refusal = AssemblyAIDialect.opening(Upgrade("/v3/ws", query=(("encoding", "opus"),)))
+    assert isinstance(refusal, Refusal) and refusal.status is None  # not over HTTP: an Error message
+    speaker = dialect_of(AssemblyAIDialect, Upgrade("/v3/ws"))
+    event = ErrorEvent(refusal.code, refusal.message, True)
+    [frame] = speaker.frames(event)
+    assert json.loads(frame) == {"type": "Error", "error": refusal.message, "error_code": 3005}
+    assert speaker.close_code(event) == CLOSE_POLICY
+
+
+def test_the_sdks_messages_are_commands():
+    from gateway.core.commands import Audio, Configure, End, Flush
+    from gateway.core.errors import ProtocolError
+    from gateway.core.events import SessionClosed, SessionCreated
+    from gateway.frontdoors.assemblyai import AssemblyAIDialect
+    from gateway.frontdoors.dialect import Upgrade
+
+    dialect = dialect_of(AssemblyAIDialect, Upgrade("/v3/ws", query=SDK_QUERY))
+    assert dialect.commands(b"\x00\x01") == [Audio(b"\x00\x01")]
+    assert dialect.commands(json.dumps({"type": "KeepAlive"})) == []
+    assert dialect.commands(json.dumps({"type": "ForceEndpoint"})) == [Flush()]
+    assert dialect.commands(json.dumps({"type": "Terminate"})) == [End()]
+    assert dialect.commands(json.dumps({"type": "UpdateConfiguration", "max_turn_silence": 900})) == [Configure({"endpoint_ms": 900})]
+    with pytest.raises(ProtocolError):
+        dialect.commands(json.dumps({"type": "Pause"}))
+    [begin] = [json.loads(f) for f in dialect.frames(SessionCreated("s1", {}, "1"))]
+    assert begin["type"] == "Begin" and begin["id"] == "s1" and begin["expires_at"] > 0
+    [end] = [json.loads(f) for f in dialect.frames(SessionClosed(4.6, "", 0, None))]
+    assert end["type"] == "Termination" and end["audio_duration_seconds"] == 5

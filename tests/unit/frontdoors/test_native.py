@@ -13,9 +13,13 @@ from gateway.core.records import Segment, Word
 from gateway.frontdoors.dialect import CLOSE_GOING_AWAY, CLOSE_POLICY, Upgrade
 from gateway.frontdoors.native import NativeDialect, parse_message
 
+from .opening import dialect_of
+
 
 def native(query=()) -> NativeDialect:
-    return NativeDialect(Upgrade("/v0/audio/stream", query=tuple(query)))
+    dialect = dialect_of(NativeDialect, Upgrade("/v0/audio/stream", query=tuple(query)))
+    assert isinstance(dialect, NativeDialect)
+    return dialect
 
 
 def test_client_messages():
@@ -33,7 +37,7 @@ def test_binary_frames_are_audio_and_the_query_is_the_options():
     door = native([("sample_rate", "8000"), ("language", "fr"), ("language", "de")])
     assert door.commands(b"\x00\x01") == [Audio(b"\x00\x01")]
     assert door.commands('{"type": "end"}') == [End()]
-    assert door.options() == {"sample_rate": "8000", "language": "de"}  # the last of a repeated key
+    assert door.opened.options == {"sample_rate": "8000", "language": "de"}  # the last of a repeated key
 
 
 def test_final_event_is_the_verbose_json_segment_in_one_text_frame():

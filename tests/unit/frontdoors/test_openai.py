@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 
+from .opening import dialect_of
+
 
 def session_update(fmt: dict, turn_detection, **transcription) -> dict:
     return {
@@ -30,8 +32,7 @@ def test_an_utterance_the_model_failed_on_is_a_failed_item_and_the_next_goes_on(
     from gateway.frontdoors.dialect import Upgrade
     from gateway.frontdoors.openai import OpenAIRealtimeDialect
 
-    dialect = OpenAIRealtimeDialect(Upgrade("/v1/realtime", query=(("intent", "transcription"),)))
-    dialect.options()
+    dialect = dialect_of(OpenAIRealtimeDialect, Upgrade("/v1/realtime", query=(("intent", "transcription"),)))
 
     def final(segment_id: int, text: str) -> TranscriptFinal:
         return TranscriptFinal(make_segment(segment_id, 0, text, (), None, (), 0.0, segment_id * 2.0, segment_id * 2.0 + 1), "en")
@@ -67,8 +68,8 @@ def test_with_client_commits_each_item_owns_the_audio_between_its_commits():
     from gateway.frontdoors.dialect import Upgrade
     from gateway.frontdoors.openai import OpenAIRealtimeDialect
 
-    dialect = OpenAIRealtimeDialect(Upgrade("/v1/realtime", query=(("intent", "transcription"),)))
-    options = dict(dialect.options())
+    dialect = dialect_of(OpenAIRealtimeDialect, Upgrade("/v1/realtime", query=(("intent", "transcription"),)))
+    options = dict(dialect.opened.options)
     sent: list[dict] = []
 
     def out(*events) -> None:
@@ -103,3 +104,42 @@ def test_with_client_commits_each_item_owns_the_audio_between_its_commits():
     done_at = sent.index(completed[0])
     assert all(m.get("item_id") != first for m in sent[done_at + 1 :]), "an event for an item after its completed"
     assert completed[1]["usage"]["seconds"] > 0
+
+
+def test_only_transcription_sessions_open_and_the_audio_is_24k_pcm16():
+    from gateway.frontdoors.dialect import Opening, Refusal, Upgrade
+    from gateway.frontdoors.openai import OpenAIRealtimeDialect
+
+    # The openai SDK: realtime.connect(extra_query={"intent": "transcription"}), Authorization: Bearer.
+    upgrade = Upgrade("/v1/realtime", query=(("intent", "transcription"),), headers={"authorization": "Bearer sk-1"})
+    opening = OpenAIRealtimeDialect.opening(upgrade)
+    assert isinstance(opening, Opening) and opening.api_key == "sk-1"
+    assert dict(opening.options) == {"sample_rate": 24000, "encoding": "pcm_s16le"}
+    refusal = OpenAIRealtimeDialect.opening(Upgrade("/v1/realtime", query=(("model", "gpt-realtime"),)))
+    assert isinstance(refusal, Refusal) and refusal.status is None and "intent=transcription" in refusal.message
+
+
+def test_the_sdks_client_events_are_commands():
+    import json
+
+    import pytest
+
+    from gateway.core.commands import Audio, Configure, Flush
+    from gateway.core.errors import ProtocolError
+    from gateway.frontdoors.dialect import Upgrade
+    from gateway.frontdoors.openai import OpenAIRealtimeDialect
+
+    dialect = dialect_of(OpenAIRealtimeDialect, Upgrade("/v1/realtime", query=(("intent", "transcription"),)))
+    pcm = b"\x01\x00" * 240
+    append = {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()}
+    assert dialect.commands(json.dumps(append)) == [Audio(pcm)]
+    assert dialect.commands(json.dumps({"type": "input_audio_buffer.commit"})) == [Flush()]
+    with pytest.raises(ProtocolError) as empty:
+        dialect.commands(json.dumps({"type": "input_audio_buffer.commit"}))  # nothing appended since
+    assert empty.value.code == "input_audio_buffer_commit_empty"
+    [configure] = dialect.commands(json.dumps({"type": "session.update", "session": session_update({"type": "audio/pcm", "rate": 24000}, None)}))
+    assert isinstance(configure, Configure) and configure.changes["language"] == "en"
+    with pytest.raises(ProtocolError, match="binary"):
+        dialect.commands(pcm)
+    with pytest.raises(ProtocolError, match="not served"):
+        dialect.commands(json.dumps({"type": "response.create"}))

@@ -2,8 +2,8 @@
 
 Each dialect is fed arbitrary JSON values (and arbitrary query strings) for
 every field it reads, through to the core session, as the runner would:
-``dialect.options()`` and ``parse_options`` and a ``StreamSession`` at the
-opening, ``dialect.commands(frame)`` then ``session.handle`` for each frame,
+the dialect's ``Opening`` and ``parse_options`` and a ``StreamSession`` at the
+opening (``opening.open_door``), ``dialect.commands(frame)`` then ``session.handle`` for each frame,
 then ``dialect.frames(event)`` for what comes out. The only exception
 allowed is ``ProtocolError`` (which the runner answers with the door's error
 and, at the opening, a refusal). Model-free: the registry resolves names
@@ -22,20 +22,16 @@ from hypothesis import strategies as st
 
 from gateway.core.commands import Invalid
 from gateway.core.errors import ProtocolError
-from gateway.core.options import OPTION_KEYS, SessionOptions, parse_options
+from gateway.core.options import OPTION_KEYS
 from gateway.core.session import StreamSession
-from gateway.core.settings import StreamSettings
 from gateway.frontdoors.assemblyai import AssemblyAIDialect
 from gateway.frontdoors.deepgram import DeepgramDialect
-from gateway.frontdoors.dialect import Dialect, Upgrade
+from gateway.frontdoors.dialect import Dialect, Refusal, Upgrade
 from gateway.frontdoors.native import NativeDialect
 from gateway.frontdoors.openai import OpenAIRealtimeDialect
 from gateway.frontdoors.twilio import TwilioDialect
-from gateway.inference.models import LoadSettings, ModelRegistry, all_languages
 
-REGISTRY = ModelRegistry("tiny.en", LoadSettings())
-LANGUAGES = frozenset(all_languages())
-SETTINGS = StreamSettings()
+from .opening import open_door
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
@@ -57,15 +53,10 @@ def fields(spec: dict[str, st.SearchStrategy[Any]]) -> st.SearchStrategy[dict[st
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def opened(dialect: Dialect) -> StreamSession | None:
+def opened(door: type[Dialect], upgrade: Upgrade, in_band: list[str] | tuple[str, ...] = ()) -> tuple[Dialect, StreamSession] | None:
     """The opening as ``StreamDoors.open`` does it; None when it is refused."""
-    try:
-        for value in (dialect.api_key(), dialect.session_id(), dialect.webhook_url(), dialect.subprotocol()):
-            assert value is None or isinstance(value, str), value
-        options = parse_options(dialect.options(), SessionOptions(), LANGUAGES, SETTINGS.max_prompt_chars)
-        return StreamSession(options, REGISTRY, LANGUAGES, SETTINGS)
-    except ProtocolError:
-        return None
+    result = open_door(door, upgrade, in_band=in_band)
+    return None if isinstance(result, Refusal) else result
 
 
 def converse(dialect: Dialect, session: StreamSession, frames: list[str | bytes]) -> None:
@@ -99,10 +90,9 @@ native_session = fields({key: values("en", 16000, "pcm_s16le", 1, 2, "0,1") for 
 @PROPERTY
 @given(native_query, messages(values("session.update", "flush", "end"), fields({"session": native_session | json_values})))
 def test_native_door(query, frames):
-    dialect = NativeDialect(Upgrade("/v0/audio/stream", tuple(query.items())))
-    session = opened(dialect)
-    if session is not None:
-        converse(dialect, session, frames)
+    door = opened(NativeDialect, Upgrade("/v0/audio/stream", tuple(query.items())))
+    if door is not None:
+        converse(*door, frames)
 
 
 # -- Deepgram ---------------------------------------------------------------------------
@@ -118,10 +108,9 @@ DEEPGRAM_QUERY = ("model", "language", "encoding", "sample_rate", "channels", "m
     messages(values("KeepAlive", "Finalize", "CloseStream", "Configure"), fields({"keyterms": values(["a", "b"], [])})),
 )
 def test_deepgram_door(query, frames):
-    dialect = DeepgramDialect(Upgrade("/v1/listen", tuple(query.items())))
-    session = opened(dialect)
-    if session is not None:
-        converse(dialect, session, frames)
+    door = opened(DeepgramDialect, Upgrade("/v1/listen", tuple(query.items())))
+    if door is not None:
+        converse(*door, frames)
 
 
 # -- AssemblyAI -------------------------------------------------------------------------
@@ -140,19 +129,17 @@ TURNS = {
     messages(values("KeepAlive", "ForceEndpoint", "UpdateConfiguration", "Terminate"), fields(TURNS)),
 )
 def test_assemblyai_door(query, frames):
-    dialect = AssemblyAIDialect(Upgrade("/v3/ws", tuple(query.items())))
-    session = opened(dialect)
-    if session is not None:
-        converse(dialect, session, frames)
+    door = opened(AssemblyAIDialect, Upgrade("/v3/ws", tuple(query.items())))
+    if door is not None:
+        converse(*door, frames)
 
 
 def test_assemblyai_nested_keyterms_are_an_error_not_a_crash():
     deep = "[" * 100_000 + "]" * 100_000
-    assert opened(AssemblyAIDialect(Upgrade("/v3/ws", (("keyterms_prompt", deep),)))) is None
-    dialect = AssemblyAIDialect(Upgrade("/v3/ws"))
-    session = opened(dialect)
-    assert session is not None
-    converse(dialect, session, [json.dumps({"type": "UpdateConfiguration", "keyterms_prompt": deep})])
+    assert opened(AssemblyAIDialect, Upgrade("/v3/ws", (("keyterms_prompt", deep),))) is None
+    door = opened(AssemblyAIDialect, Upgrade("/v3/ws"))
+    assert door is not None
+    converse(*door, [json.dumps({"type": "UpdateConfiguration", "keyterms_prompt": deep})])
 
 
 # -- OpenAI Realtime --------------------------------------------------------------------
@@ -190,10 +177,9 @@ openai_frames = st.lists(
 @example({}, [json.dumps({"type": "transcription_session.update", "session": {"input_audio_format": ["pcm16"]}})])
 @given(fields({"intent": query_values | st.just("transcription"), "model": query_values}), openai_frames)
 def test_openai_door(query, frames):
-    dialect = OpenAIRealtimeDialect(Upgrade("/v1/realtime", (("intent", "transcription"), *query.items())))
-    session = opened(dialect)
-    if session is not None:
-        converse(dialect, session, frames)
+    door = opened(OpenAIRealtimeDialect, Upgrade("/v1/realtime", (("intent", "transcription"), *query.items())))
+    if door is not None:
+        converse(*door, frames)
 
 
 # -- Twilio -----------------------------------------------------------------------------
@@ -224,22 +210,15 @@ twilio_frames = st.lists(
 @example({"customParameters": {"endpoint_ms": ["1"], "prompt": {"x": 1}}}, [json.dumps({"event": "dtmf", "dtmf": {"digit": ["1"]}})])
 @given(start | json_values, twilio_frames)
 def test_twilio_door(start_message, frames):
-    dialect = TwilioDialect(Upgrade("/v0/telephony/twilio"))
-    try:
-        assert dialect.open_with(json.dumps({"event": "connected"})) is False
-        ready = dialect.open_with(json.dumps({"event": "start", "start": start_message}))
-    except ProtocolError:
-        return
-    assert ready
-    session = opened(dialect)
-    if session is not None:
-        converse(dialect, session, frames)
+    opening = [json.dumps({"event": "connected"}), json.dumps({"event": "start", "start": start_message})]
+    door = opened(TwilioDialect, Upgrade("/v0/telephony/twilio"), opening)
+    if door is not None:
+        converse(*door, frames)
 
 
 @pytest.mark.parametrize("frame", ["[" * 100_000, '{"type": ' * 50_000, "\ud800", "null", "[]", '"text"', "1e999"])
 @pytest.mark.parametrize("door", [NativeDialect, DeepgramDialect, AssemblyAIDialect, OpenAIRealtimeDialect])
 def test_frames_that_are_not_messages_are_errors(door, frame):
-    dialect = door(Upgrade("/", (("intent", "transcription"),) if door is OpenAIRealtimeDialect else ()))
-    session = opened(dialect)
-    assert session is not None
-    converse(dialect, session, [frame])
+    opened_door = opened(door, Upgrade("/", (("intent", "transcription"),) if door is OpenAIRealtimeDialect else ()))
+    assert opened_door is not None
+    converse(*opened_door, [frame])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from gateway.frontdoors.dialect import Upgrade
+from gateway.frontdoors.dialect import Opening, Upgrade
 from gateway.frontdoors.native import NativeDialect
 from gateway.http.admission import StreamHub
 from gateway.http.auth import Keys, RedactSecrets
@@ -44,13 +44,15 @@ def test_keys_are_matched_exactly():
 
 def test_a_door_finds_the_key_in_the_header_or_a_subprotocol():
     def door(headers=None, subprotocols=()):
-        return NativeDialect(Upgrade("/v0/audio/stream", headers=headers or {}, subprotocols=subprotocols))
+        opening = NativeDialect.opening(Upgrade("/v0/audio/stream", headers=headers or {}, subprotocols=subprotocols))
+        assert isinstance(opening, Opening)
+        return opening
 
-    assert door({"authorization": "Bearer alpha"}).api_key() == "alpha"
+    assert door({"authorization": "Bearer alpha"}).api_key == "alpha"
     with_key = door(subprotocols=("stt-gateway", "bearer.beta"))
-    assert with_key.api_key() == "beta" and with_key.subprotocol() == "stt-gateway"
-    assert door(subprotocols=("bearer.beta",)).subprotocol() == "bearer.beta"  # a browser needs one back
-    assert door({"authorization": "Basic eA=="}).api_key() is None and door().subprotocol() is None
+    assert with_key.api_key == "beta" and with_key.subprotocol == "stt-gateway"
+    assert door(subprotocols=("bearer.beta",)).subprotocol == "bearer.beta"  # a browser needs one back
+    assert door({"authorization": "Basic eA=="}).api_key is None and door().subprotocol is None
 
 
 def test_keys_in_query_strings_are_masked_in_the_log():
