@@ -53,6 +53,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from gateway.audio import encode_samples
+from gateway.launch import free_port
 
 from .corpus import load_corpus, playlist
 from .streaming import RESULTS, ServerProcess, percentile, shown
@@ -442,12 +443,6 @@ def corrupted(data: bytes, seed: int = 1) -> bytes:
     for at in rng.integers(2000, max(2001, len(out) - 2000), 8):
         out[at : at + 4] = rng.integers(0, 256, 4, dtype=np.uint8).tobytes()
     return bytes(out)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def metric_total(server: ServerProcess, name: str, **labels: str) -> float:

@@ -32,9 +32,7 @@ import json
 import os
 import platform
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -45,6 +43,7 @@ import numpy as np
 from websockets.exceptions import InvalidStatus
 
 from bench.textnorm import word_errors
+from gateway import launch
 from gateway.client import StreamResult, stream_audio, stream_url
 
 from .corpus import Clip, Playlist, load_corpus, playlist, split_evenly
@@ -71,44 +70,22 @@ def cpu_seconds(pid: int) -> float:
 
 # -- the server under test ---------------------------------------------------------
 class ServerProcess:
-    def __init__(self, model: str, extra: list[str]):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        self.log = RESULTS / f"server-{model}.log"
-        with open(self.log, "w") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gateway", "serve", "--model", model, "--port", str(self.port),
-                 "--demo", "false", "--log-level", "warning", *extra],
-                stdout=log, stderr=subprocess.STDOUT,
-            )
-        import httpx
+    """The gateway under test: ``gateway.launch.ServerProcess`` with the benchmarks' settings."""
 
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/healthz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"gateway did not start: {self.log.read_text()}")
-            time.sleep(0.2)
+    def __init__(self, model: str, extra: list[str]):
+        args = ["--model", model, "--demo", "false", "--log-level", "warning", *extra]
+        self.server = launch.ServerProcess.start(args, RESULTS / f"server-{model}.log")
+        self.port, self.proc, self.log = self.server.port, self.server.process, self.server.log
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
+        return self.server.ws
 
     def cpu_seconds(self) -> float:
         return cpu_seconds(self.proc.pid)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        self.server.stop()
 
 
 # -- streaming and measuring ---------------------------------------------------------

@@ -15,8 +15,6 @@ The tests (tests/e2e/test_cluster.py) and the benchmark (bench/cluster.py) use
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import shutil
 import signal
@@ -25,10 +23,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from gateway.launch import ServerProcess, free_port, get_json, serve_command, wait_until_serving
 
 HERE = Path(__file__).resolve().parent
 TEMPLATE = HERE / "haproxy.cfg"
@@ -61,36 +59,18 @@ def haproxy_binary() -> str | None:
     return found or ("/usr/sbin/haproxy" if os.access("/usr/sbin/haproxy", os.X_OK) else None)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def get_json(url: str, timeout: float = 2.0) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
-
-
 @dataclass
-class Replica:
-    name: str
-    port: int
-    process: subprocess.Popen
-    log: Path
+class Replica(ServerProcess):
+    """One replica: a gateway process (``gateway.launch``) with a name in the balancer."""
+
+    name: str = ""
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.http
 
     def health(self) -> dict:
         return get_json(self.url + "/healthz")[1]
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
 
 
 @dataclass
@@ -138,22 +118,15 @@ class Cluster:
             name = f"replica{i + 1}"
             extra = self.replica_args[i] if i < len(self.replica_args) else []
             log = self.workdir / f"{name}.log"
-            command = [
-                sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1", "--port", str(port),
-                "--data-dir", str(self.workdir / name), *self.serve_args, *extra,
-            ]
+            command = serve_command(
+                "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(self.workdir / name), *self.serve_args, *extra
+            )
             with log.open("wb") as out:
                 process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-            self.members.append(Replica(name, port, process, log))
+            self.members.append(Replica(process, port, log, name))
         deadline = time.monotonic() + timeout
         for replica in self.members:
-            while True:
-                with contextlib.suppress(OSError):
-                    if get_json(replica.url + "/healthz")[0] == 200:
-                        break
-                if not replica.alive() or time.monotonic() > deadline:
-                    raise RuntimeError(f"{replica.name} did not start:\n{replica.log.read_text()[-2000:]}")
-                time.sleep(0.1)
+            wait_until_serving(replica.process, replica.port, max(0.0, deadline - time.monotonic()), log=replica.log)
         config = self.workdir / "haproxy.cfg"
         config.write_text(
             balancer_config(

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .core.options import MAX_PROMPT_CHARS
+from .core.options import MAX_PROMPT_CHARS, SessionOptions, flag_word
+from .core.settings import StreamSettings
 
 ENV_PREFIX = "STT_GATEWAY_"
 
@@ -39,10 +40,11 @@ class ServerConfig:
     cpu_threads: int = field(default=2, metadata={"help": "threads per decode (CTranslate2 intra_threads)"})
     compute_type: str = field(default="int8", metadata={"help": "CTranslate2 compute type (int8, int8_float32, float32, ...)"})
     device: str = field(default="cpu", metadata={"help": "cpu, cuda or auto"})
-    vad_aggressiveness: int = field(default=2, metadata={"help": "default webrtcvad mode, 0 (least) to 3 (most aggressive)"})
-    endpoint_ms: int = field(default=500, metadata={"help": "default trailing silence that ends an utterance"})
-    max_segment_s: float = field(default=15.0, metadata={"help": "default longest utterance before a forced cut"})
-    partial_interval_ms: int = field(default=400, metadata={"help": "new speech between partial decodes"})
+    # The stream defaults are the core's (SessionOptions, StreamSettings): one home each.
+    vad_aggressiveness: int = field(default=SessionOptions.vad_aggressiveness, metadata={"help": "default webrtcvad mode, 0 (least) to 3 (most aggressive)"})
+    endpoint_ms: int = field(default=SessionOptions.endpoint_ms, metadata={"help": "default trailing silence that ends an utterance"})
+    max_segment_s: float = field(default=SessionOptions.max_segment_s, metadata={"help": "default longest utterance before a forced cut"})
+    partial_interval_ms: int = field(default=StreamSettings.partial_interval_ms, metadata={"help": "new speech between partial decodes"})
     speculative_final: bool = field(default=True, metadata={"help": "start the final decode when a pause begins"})
     max_streams: int = field(
         default=64, metadata={"help": "most concurrent streams (503 beyond); load-based admission may refuse sooner (0: no cap)"}
@@ -172,12 +174,10 @@ def flag_name(name: str) -> str:
 
 
 def _parse_bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    meaning = flag_word(text)
+    if meaning is None:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return meaning
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,6 +12,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from vad.segmenter import SegmenterConfig
+
 from .errors import ProtocolError
 from .languages import normalise_language
 
@@ -49,10 +51,11 @@ class SessionOptions:
     sample_rate: int = 16000
     encoding: str = "pcm_s16le"
     interim_results: bool = True
-    vad_aggressiveness: int = 2
-    endpoint_ms: int = 500
-    max_segment_s: float = 15.0
-    pre_roll_ms: int = 300  # audio kept before the detected onset of speech
+    # The VAD's own defaults: one home (vad.segmenter.SegmenterConfig).
+    vad_aggressiveness: int = SegmenterConfig.aggressiveness
+    endpoint_ms: int = SegmenterConfig.endpoint_ms
+    max_segment_s: float = SegmenterConfig.max_segment_s
+    pre_roll_ms: int = SegmenterConfig.pre_roll_ms  # audio kept before the detected onset of speech
     channels: int = 1  # interleaved in each frame; each transcribed on its own
     channel_labels: str | None = None  # comma-separated, one per channel; default "0,1,…"
     # Resuming a dropped stream (docs/protocol.md section 7): every time point of the session is
@@ -88,14 +91,22 @@ def _invalid(message: str) -> ProtocolError:
     return ProtocolError("invalid_config", message, fatal=True)
 
 
+# How true and false are spelt in a query, a message or the environment: the one rule.
+FLAG_WORDS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
+
+
+def flag_word(text: str) -> bool | None:
+    """What a spelling of true or false means (any case, spaces around); None: neither."""
+    return FLAG_WORDS.get(text.strip().lower())
+
+
 def _as_bool(key: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on"):
-        return True
-    if isinstance(value, str) and value.lower() in ("false", "0", "no", "off"):
-        return False
-    raise _invalid(f"{key} must be true or false, got {value!r}")
+    meaning = flag_word(value) if isinstance(value, str) else None
+    if meaning is None:
+        raise _invalid(f"{key} must be true or false, got {value!r}")
+    return meaning
 
 
 def _as_number(key: str, value: Any, kind: type[int] | type[float]) -> int | float:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.core.errors import ProtocolError
+from gateway.core.options import flag_word
 
 MAX_LIST = 1000  # items in a list of words (keyterms): more is not a prompt
 _DIGITS = re.compile(r"\s*-?[0-9]{1,40}\s*")  # ASCII only ("²".isdigit() is true), and never thousands of digits
@@ -65,13 +66,14 @@ def text(value: Any, name: str, problem: Problem = OPENING, max_chars: int | Non
 
 
 def flag(value: Any, name: str, default: bool, problem: Problem = OPENING) -> bool:
-    """true or false: a JSON boolean, or its spelling in a query ("true", "1", "false", "0", any case)."""
+    """true or false: a JSON boolean, or its spelling in a query (``flag_word``: "true", "1", "yes", "on", ...)."""
     if value is None:
         return default
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "1", "false", "0"):
-        return value.strip().lower() in ("true", "1")
+    meaning = flag_word(value) if isinstance(value, str) else None
+    if meaning is not None:
+        return meaning
     raise problem(f"{name} must be true or false, got {shown(value)}")
 
 

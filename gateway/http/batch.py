@@ -28,7 +28,7 @@ from gateway.inference.engine import Engine
 from gateway.inference.models import ModelError, ModelInfo, ModelRegistry, UnknownModelError, all_languages
 
 from . import observability as metrics
-from .errors import openai_error
+from .errors import error_body, openai_error
 from .limits import UploadLimit, too_large
 
 LANGUAGES = frozenset(all_languages())
@@ -174,8 +174,8 @@ async def events(pieces: AsyncGenerator[str | Transcription, None]) -> AsyncIter
     except (BatchInputError, ModelError) as exc:
         status = 400 if isinstance(exc, BatchInputError) else 503
         metrics.batch_requests.labels(str(status)).inc()
-        yield _sse({"error": {"message": str(exc), "type": "invalid_request_error" if status == 400 else "server_error",
-                              "param": "file" if status == 400 else "model", "code": "empty_audio" if status == 400 else "model_unavailable"}})
+        param, code = ("file", "empty_audio") if status == 400 else ("model", "model_unavailable")
+        yield _sse(error_body(status, str(exc), param, code))
     finally:
         await pieces.aclose()
 

@@ -96,21 +96,6 @@ def serve_app(app, port: int = 0) -> RunningServer:
     return RunningServer(app, server, thread, port)
 
 
-def wait_until_serving(proc, port: int, timeout: float = 90.0) -> None:
-    """Until a server process answers /healthz on ``port`` (fails if it dies)."""
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.1)
-
-
 @pytest.fixture(scope="session")
 def base_config():
     from gateway.config import ServerConfig

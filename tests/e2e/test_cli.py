@@ -16,8 +16,8 @@ import websockets
 from bench.textnorm import wer
 from gateway.audio import encode_samples
 from gateway.config import ServerConfig
+from gateway.launch import free_port, wait_until_serving
 from tests.clips import CLIPS, load_clip
-from tests.e2e.conftest import wait_until_serving
 
 CLI = [sys.executable, "-m", "gateway"]
 
@@ -101,15 +101,9 @@ def test_stream_reports_an_unreachable_server():
     assert result.returncode == 1 and "cannot stream" in result.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_stop_signal_finalises_open_streams_before_exit(sig):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [*CLI, "serve", "--model", "tiny.en", "--port", str(port), "--workers", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -149,7 +143,7 @@ def test_a_stop_signal_finalises_open_streams_before_exit(sig):
 def test_serve_runs_on_jemalloc_where_the_system_has_it(allocator):
     from gateway.http.allocator import find_jemalloc
 
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [*CLI, "serve", "--model", "tiny.en", "--port", str(port), "--workers", "1", "--allocator", allocator],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -174,9 +168,9 @@ def test_serve_runs_on_jemalloc_where_the_system_has_it(allocator):
 
 def test_serve_refuses_to_start_anonymous_on_a_network_address():
     """Issue 19: with no keys on 0.0.0.0, anyone who reaches the port could list and follow every call."""
-    refused = cli("serve", "--host", "0.0.0.0", "--port", str(_free_port()), "--allocator", "system")
+    refused = cli("serve", "--host", "0.0.0.0", "--port", str(free_port()), "--allocator", "system")
     assert refused.returncode == 2 and "--allow-anonymous" in refused.stderr and "STT_GATEWAY_API_KEYS" in refused.stderr
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [*CLI, "serve", "--host", "0.0.0.0", "--port", str(port), "--model", "tiny.en", "--workers", "1", "--allocator", "system"],
         env={**os.environ, "STT_GATEWAY_ALLOW_ANONYMOUS": "1"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

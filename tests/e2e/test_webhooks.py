@@ -17,10 +17,11 @@ from fastapi import FastAPI, Request, Response
 
 from bench.textnorm import wer
 from gateway.client import stream_audio, stream_url
+from gateway.launch import free_port, wait_until_serving
 from tests.clips import CLIPS, load_clip
-from tests.e2e.conftest import serve_app, wait_until_serving
+from tests.e2e.conftest import serve_app
 
-from .test_cli import CLI, _free_port
+from .test_cli import CLI
 
 
 class Receiver:
@@ -115,11 +116,11 @@ def test_a_session_may_name_its_webhook_only_on_an_allowed_host_and_port(make_se
 
 
 def test_what_was_pending_is_delivered_after_a_sigkill_and_restart(tmp_path):
-    hook_port = _free_port()  # the receiver is down while the gateway runs the first time
+    hook_port = free_port()  # the receiver is down while the gateway runs the first time
     url = f"http://127.0.0.1:{hook_port}/hook"
 
     def serve() -> tuple[subprocess.Popen, int]:
-        port = _free_port()
+        port = free_port()
         proc = subprocess.Popen(
             [*CLI, "serve", "--model", "tiny.en", "--port", str(port), "--workers", "1", "--allocator", "system",
              "--webhook-url", url, "--data-dir", str(tmp_path)],

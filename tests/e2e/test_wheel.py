@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.launch import wait_until_serving
 from tests.clips import ROOT
-from tests.e2e.conftest import wait_until_serving
 
 DEMO_FILES = sorted(p.name for p in (ROOT / "demo").iterdir() if p.suffix in (".html", ".js", ".css"))
 

@@ -11,6 +11,7 @@ from gateway.core.commands import Audio, Command, Configure, End, Flush
 from gateway.core.errors import ProtocolError
 from gateway.core.events import Event, Flushed
 
+from .. import wire
 from ..dialect import Dialect, Frame, Opening, Upgrade
 
 MESSAGES = ("session.update", "flush", "end")
@@ -18,14 +19,8 @@ MESSAGES = ("session.update", "flush", "end")
 
 def parse_message(text: str) -> Command:
     """A control message: ``session.update``, ``flush`` or ``end``."""
-    try:
-        message = json.loads(text)
-    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
-        raise ProtocolError(
-            "invalid_message",
-            "text frames must be JSON objects such as {\"type\": \"flush\"}; send audio as binary frames",
-        ) from None
-    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+    message = wire.json_object(text, 'a text frame (a control message such as {"type": "flush"}; audio goes in binary frames)')
+    if not isinstance(message.get("type"), str):
         raise ProtocolError("invalid_message", 'a message must be a JSON object with a "type" string')
     kind = message["type"]
     if kind == "flush":
