@@ -62,7 +62,7 @@ test: $(STAMP) $(SDK_STAMP) $(AGENTS_STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests/unit -m "not e2e" $(ARGS)
 
-# Lint, types (strict on the core), the import layers (pyproject.toml), the
+# Lint, types (strict where fully annotated), the import layers (pyproject.toml), the
 # container image and Kubernetes manifests (deploy-check), and the docs site (docs).
 check: $(STAMP) deploy-check docs
 	$(BIN)/ruff check gateway vad tests bench deploy docs

@@ -191,7 +191,7 @@ class _Resume:
         if cut and event.get("end_reason") == "flush":
             words = segment.get("words") or []
             until = min(until, words[-1]["end"] if words else segment["start"])
-        return round((until - self.base_offset) * self.sample_rate)
+        return int(round((until - self.base_offset) * self.sample_rate))
 
     def prompt(self) -> str | None:
         text = " ".join(self.recent)

@@ -61,9 +61,9 @@ def encode_samples(samples: np.ndarray, encoding: str) -> bytes:
     """float32 samples in [-1, 1] -> wire bytes (clients, tests, benchmarks)."""
     x = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
     if encoding == "pcm_s16le":
-        return (x * 32767.0).round().astype("<i2").tobytes()
+        return bytes((x * 32767.0).round().astype("<i2").tobytes())
     if encoding == "pcm_s32le":
-        return (x.astype(np.float64) * 2147483647.0).round().astype("<i4").tobytes()
+        return bytes((x.astype(np.float64) * 2147483647.0).round().astype("<i4").tobytes())
     if encoding == "pcm_f32le":
         return x.astype("<f4").tobytes()
     if encoding == "alaw":
@@ -78,7 +78,7 @@ def float_to_mulaw(samples: np.ndarray) -> np.ndarray:
     magnitude = np.minimum(np.abs(pcm), 32635) + 0x84
     exponent = np.clip(np.floor(np.log2(magnitude)).astype(np.int32) - 7, 0, 7)
     mantissa = (magnitude >> (exponent + 3)) & 0x0F
-    return (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8)
+    return np.asarray(~(sign | (exponent << 4) | mantissa) & 0xFF, dtype=np.uint8)
 
 
 def float_to_alaw(samples: np.ndarray) -> np.ndarray:
@@ -88,4 +88,4 @@ def float_to_alaw(samples: np.ndarray) -> np.ndarray:
     magnitude = np.minimum(np.abs(pcm), 32767)
     exponent = np.clip(np.floor(np.log2(np.maximum(magnitude, 1))).astype(np.int32) - 7, 0, 7)
     mantissa = np.where(exponent == 0, magnitude >> 4, magnitude >> (exponent + 3)) & 0x0F
-    return ((sign | (exponent << 4) | mantissa) ^ 0x55).astype(np.uint8)
+    return np.asarray((sign | (exponent << 4) | mantissa) ^ 0x55, dtype=np.uint8)

@@ -28,9 +28,9 @@ class StreamResampler:
     def resample(self, samples: np.ndarray) -> np.ndarray:
         if self._stream is None:
             return samples
-        return self._stream.resample_chunk(samples, last=False)
+        return np.asarray(self._stream.resample_chunk(samples, last=False), dtype=np.float32)
 
     def flush(self) -> np.ndarray:
         if self._stream is None:
             return np.zeros(0, np.float32)
-        return self._stream.resample_chunk(np.zeros(0, np.float32), last=True)
+        return np.asarray(self._stream.resample_chunk(np.zeros(0, np.float32), last=True), dtype=np.float32)

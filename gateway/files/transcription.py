@@ -268,7 +268,8 @@ def run_steps(steps: Generator[Future[Any], Any, Transcription]) -> Transcriptio
         while True:
             future = steps.send(future.result())
     except StopIteration as done:
-        return done.value
+        result: Transcription = done.value  # what the generator returned
+        return result
     finally:
         steps.close()
 

@@ -16,7 +16,7 @@ class StreamHub:
     engine: Any  # an Engine (``load`` and ``stream_lease``)
     max_streams: int = 0
     admission: bool = True
-    runners: set = field(default_factory=set)
+    runners: set[Any] = field(default_factory=set)  # the open streams' runners
     draining: bool = False
 
     def refusal(self) -> tuple[str, int] | None:

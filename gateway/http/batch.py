@@ -308,11 +308,11 @@ def install_batch_routes(app: FastAPI, engine: Engine, registry: ModelRegistry, 
             return await run(http, form, file, "translate")
 
         @app.get(f"/{version}/models", tags=["models"], summary="List models")
-        async def list_models():
+        async def list_models() -> dict[str, Any]:
             return {"object": "list", "data": [_model_entry(m) for m in registry.describe()]}
 
     @app.get("/v0/dashboard/models", tags=["models"], summary="Models in the AiBrary SDK's shape")
-    async def dashboard_models():
+    async def dashboard_models() -> dict[str, Any]:
         return {
             "models": [
                 {

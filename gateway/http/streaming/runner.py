@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -153,8 +153,8 @@ class StreamRunner:
         self._arrivals = ArrivalClock()
         self._utterance_starts: dict[int, float] = {}  # segment id -> audio seconds, until its first partial
         self._loop = asyncio.get_running_loop()
-        self._futures: dict[int, Future] = {}
-        self._results: asyncio.Queue[tuple[int, Future]] = asyncio.Queue()
+        self._futures: dict[int, Future[Any]] = {}
+        self._results: asyncio.Queue[tuple[int, Future[Any]]] = asyncio.Queue()
         self._readable = asyncio.Event()
         self._closed = asyncio.Event()
         self._close_code = CLOSE_NORMAL
@@ -212,6 +212,11 @@ class StreamRunner:
             elif limits.idle_timeout_s and now - heard_at >= limits.idle_timeout_s:
                 self.stop("idle_timeout", f"no speech for {limits.idle_timeout_s:g} s (no audio, or only silence): the stream is closed")
 
+    def _closed_while_waiting(self) -> bool:
+        # A method, not the comparison inline: the session closes while the
+        # reader awaits, which a type checker's narrowing of the loop test cannot see.
+        return self.session.state is SessionState.CLOSED
+
     @property
     def _gone(self) -> bool:
         return self.detached or self.session.detached
@@ -224,7 +229,7 @@ class StreamRunner:
         try:
             while self.session.state is not SessionState.CLOSED:
                 await self._readable.wait()
-                if self.session.state is SessionState.CLOSED:
+                if self._closed_while_waiting():
                     break
                 message = await self.websocket.receive()
                 if message["type"] == "websocket.disconnect":
@@ -280,7 +285,7 @@ class StreamRunner:
             return
         self._futures[request.id] = future
 
-        def done(f: Future, request_id: int = request.id) -> None:  # on an engine thread
+        def done(f: Future[Any], request_id: int = request.id) -> None:  # on an engine thread
             self._loop.call_soon_threadsafe(self._results.put_nowait, (request_id, f))
 
         future.add_done_callback(done)
