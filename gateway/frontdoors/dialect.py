@@ -1,8 +1,10 @@
 """The dialect interface: what a front door is, besides its route.
 
-A dialect is made for one connection, from its upgrade request, and lives
-as long as it; it may keep per-connection state (item ids, a request id).
-It never touches the socket, the engine or the session: the runner does.
+A door's opening is read once, into a frozen ``Opening`` record (or a
+``Refusal``), by the dialect's classmethod ``opening``; the dialect is then
+made for one connection from that record and lives as long as it, keeping
+per-connection state (item ids, a request id). It never touches the socket,
+the engine or the session: ``gateway.http.streaming`` does.
 """
 
 from __future__ import annotations

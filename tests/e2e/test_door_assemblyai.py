@@ -36,9 +36,18 @@ def audio_of(clip_id: str, rate: int = 16000, encoding: str = "pcm_s16le", pad_s
     return encode_samples(samples, encoding)
 
 
-def paced(data: bytes, bytes_per_s: int, speed: float = 3.0, chunk_s: float = 0.1):
+def paced(data: bytes, bytes_per_s: int, speed: float = 3.0, chunk_s: float = 0.1, before_the_last_second=None):
+    """``data`` in chunks at ``speed`` times real time. ``before_the_last_second``:
+    a condition waited for (not raced) before the last second of audio goes,
+    for what must happen while the audio still streams."""
     step = int(bytes_per_s * chunk_s)
+    last_second = len(data) - bytes_per_s
     for i in range(0, len(data), step):
+        if before_the_last_second is not None and i <= last_second < i + step:
+            deadline = time.monotonic() + 60
+            while not before_the_last_second():
+                assert time.monotonic() < deadline, "still nothing, with a second of audio left to send"
+                time.sleep(0.02)
         yield data[i : i + step]
         time.sleep(chunk_s / speed)
 
@@ -73,8 +82,13 @@ def test_turns_with_final_words_and_formatted_ends_terminate_cleanly(server):
             end_of_turn_confidence_threshold=0.7, keyterms_prompt=["reader", "antecedents"],
         )
     )
-    session.client.stream(paced(audio_of(clip.id), 32000))
-    live = list(session.turns(end_of_turn=False))
+    live: list = []
+
+    def partial_turn_seen() -> bool:
+        live[:] = session.turns(end_of_turn=False)
+        return bool(live)
+
+    session.client.stream(paced(audio_of(clip.id), 32000, before_the_last_second=partial_turn_seen))
     session.client.set_params(StreamingSessionParameters(min_turn_silence=500))  # the same: confirmed, no warning
     session.client.disconnect(terminate=True)
 

@@ -118,6 +118,8 @@ def test_live_results_finalize_and_close_stream_like_livekit(server):
         async with connect as socket:
             inbox = Inbox(socket)
             await send_paced(socket, data[:half], 32000, keepalive_every=5)
+            # Interim results come while the audio streams: waited for, not raced, before the Finalize.
+            await inbox.until(lambda m: m.type == "Results" and not m.is_final)
             live = [m for m in inbox.messages if m.type == "Results" and not m.is_final]
             await socket.send_finalize()
             first = await inbox.until(is_final_from_finalize)

@@ -100,7 +100,16 @@ def test_server_vad_turns_stream_live_deltas_that_join_to_the_transcript(server)
             await conn.session.update(
                 session=session_update({"type": "audio/pcm", "rate": 24000}, {"type": "server_vad", "silence_duration_ms": 500, "threshold": 0.5, "prefix_padding_ms": 300})
             )
-            sender = asyncio.create_task(send_paced(conn, audio_at(clip.id, 24000, "pcm_s16le"), 48000))
+            audio = audio_at(clip.id, 24000, "pcm_s16le")
+            first_delta = asyncio.Event()
+
+            async def send() -> None:
+                # Deltas come while the audio streams: the last second waits for the first (no race with the clock).
+                await send_paced(conn, audio[:-48000], 48000)
+                await asyncio.wait_for(first_delta.wait(), 60)
+                await send_paced(conn, audio[-48000:], 48000)
+
+            sender = asyncio.create_task(send())
             sender.add_done_callback(lambda _: sent_all.set())
             started: set[str] = set()
             done: set[str] = set()
@@ -118,6 +127,7 @@ def test_server_vad_turns_stream_live_deltas_that_join_to_the_transcript(server)
                     done.add(event.item_id)
                 elif event.type == "conversation.item.input_audio_transcription.delta" and not sent_all.is_set():
                     live_before_end.append(event.delta)
+                    first_delta.set()
             await sender
         return created, events, live_before_end
 

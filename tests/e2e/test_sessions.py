@@ -20,7 +20,13 @@ def run(coro):
     return asyncio.run(coro)
 
 
-async def stream_call(url: str, audio: bytes, events: list, first_final: asyncio.Event, step: int = 6400) -> None:
+async def stream_call(
+    url: str, audio: bytes, events: list, first_final: asyncio.Event, step: int = 6400, hold: asyncio.Event | None = None
+) -> None:
+    """A call streamed at twice real time. ``hold``: waited for before its last
+    second of audio goes, so that what must happen while the call is live
+    does (the test waits for events, it does not race the call)."""
+    last_second = len(audio) - 64000 if hold is not None else len(audio)  # 2 channels of 16-bit 16 kHz
     async with websockets.connect(url) as ws:
 
         async def read() -> None:
@@ -31,6 +37,8 @@ async def stream_call(url: str, audio: bytes, events: list, first_final: asyncio
 
         reader = asyncio.create_task(read())
         for i in range(0, len(audio), step):
+            if hold is not None and i <= last_second < i + step:
+                await asyncio.wait_for(hold.wait(), 60)
             await ws.send(audio[i : i + step])
             await asyncio.sleep(0.05)
         await ws.send(json.dumps({"type": "end"}))
@@ -44,11 +52,12 @@ def test_a_late_subscriber_gets_the_finals_so_far_then_the_live_events(server):
 
     async def go():
         call_events: list = []
-        first_final = asyncio.Event()
-        call = asyncio.create_task(stream_call(url, audio, call_events, first_final))
+        first_final, joined = asyncio.Event(), asyncio.Event()
+        call = asyncio.create_task(stream_call(url, audio, call_events, first_final, hold=joined))
         await asyncio.wait_for(first_final.wait(), 60)
-        listed = httpx.get(server.http + "/v0/sessions").json()["data"]
+        listed = await asyncio.to_thread(lambda: httpx.get(server.http + "/v0/sessions").json()["data"])
         async with websockets.connect(f"{server.ws}/v0/sessions/call-42/events") as follower:
+            joined.set()  # the call's last second goes now: the follower sees it live
             followed = [json.loads(m) async for m in follower]
             code = follower.close_code
         await call
