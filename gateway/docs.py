@@ -68,6 +68,11 @@ def _table_text(text: str) -> str:
 
 
 def main() -> None:
+    # In a clone: the page itself. From an installed wheel (no docs/ beside the
+    # package): the page on stdout, for an operator's own docs.
+    if not SETTINGS_PAGE.parent.is_dir():
+        print(settings_markdown(), end="")
+        return
     SETTINGS_PAGE.write_text(settings_markdown(), encoding="utf-8")
     print(f"wrote {SETTINGS_PAGE}")
 
