@@ -20,6 +20,7 @@ from bench.textnorm import wer
 from gateway.audio import encode_samples
 from gateway.client import stream_audio, stream_url
 from tests.clips import CLIPS, load_clip
+from tests.unit.frontdoors.test_openai import session_update  # the SDK's session, one spelling for both tiers
 
 WER_MARGIN = 0.10  # a door may be this much worse than the native door on the same clip
 CLIP = "lhotse-libri-2412-153948-0000"
@@ -38,21 +39,6 @@ def audio_at(clip_id: str, rate: int, encoding: str, pad_s: float = 1.5) -> byte
     if rate != 16000:
         samples = soxr.resample(samples, 16000, rate).astype(np.float32)
     return encode_samples(samples, encoding)
-
-
-def session_update(fmt: dict, turn_detection, **transcription) -> dict:
-    return {
-        "type": "transcription",
-        "audio": {
-            "input": {
-                "format": fmt,
-                "transcription": {"model": "gpt-4o-transcribe", "language": "en", **transcription},
-                "turn_detection": turn_detection,
-                "noise_reduction": None,
-            }
-        },
-        "include": [],
-    }
 
 
 async def send_paced(conn, data: bytes, bytes_per_s: int, speed: float = 3.0, chunk_s: float = 0.1) -> None:

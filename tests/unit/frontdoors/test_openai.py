@@ -8,6 +8,7 @@ from .opening import dialect_of
 
 
 def session_update(fmt: dict, turn_detection, **transcription) -> dict:
+    """A transcription session.update as the openai SDK sends it (GA shape)."""
     return {
         "type": "transcription",
         "audio": {
