@@ -66,7 +66,8 @@ def run_framework(framework: str, base: str, conversation) -> list[dict]:
             pytest.fail(f"{reason}; STT_GATEWAY_REQUIRE_AGENTS=1 demands the framework tests run")
         pytest.skip(reason)
     path, _, _, utterances = conversation
-    spec = {"base": base, "services": SERVICES[framework], "wav": str(path), "utterances": utterances}
+    last_word = (CLIPS[ORDER[-1]].text or "").lower().strip(" .!?").split()[-1]  # the clients wait for it, not for a clock
+    spec = {"base": base, "services": SERVICES[framework], "wav": str(path), "utterances": utterances, "last_word": last_word}
     done = subprocess.run(
         [str(AGENTS_PYTHON), str(CLIENTS / f"{framework}_client.py"), json.dumps(spec)],
         capture_output=True, text=True, timeout=240, cwd=CLIENTS,
@@ -76,9 +77,12 @@ def run_framework(framework: str, base: str, conversation) -> list[dict]:
 
 
 @pytest.mark.parametrize("framework", sorted(SERVICES))
-def test_each_service_of_the_framework_transcribes_every_utterance(server, conversation, native_wer, framework):
+def test_each_service_of_the_framework_transcribes_every_utterance(make_server, conversation, native_wer, framework):
     _, text, _, _ = conversation
-    events = run_framework(framework, server.http, conversation)
+    # Load-based admission off: on a busy machine it rightly turns a fourth
+    # stream away (503), and this test is about the frameworks' protocols.
+    running = make_server(admission=False)
+    events = run_framework(framework, running.http, conversation)
     for service in SERVICES[framework]:
         mine = [e for e in events if e["service"] == service]
         finals = [e["text"] for e in mine if e["kind"] == "final"]

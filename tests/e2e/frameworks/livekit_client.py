@@ -29,6 +29,11 @@ from livekit.agents.utils import http_context
 
 FRAME_MS = 20
 KEY = "framework-test"
+HEARD: dict[str, list[str]] = {}  # service -> the words of its finals so far
+
+
+def words(text: str) -> list[str]:
+    return "".join(c if c.isalnum() or c.isspace() else " " for c in text.lower()).split()
 
 
 def make_stt(name: str, base: str):
@@ -63,10 +68,12 @@ def frames_of(pcm: bytes) -> list[rtc.AudioFrame]:
 
 def report(service: str, kind: str, text: str, started: float) -> None:
     if text.strip():
+        if kind == "final":
+            HEARD.setdefault(service, []).extend(words(text))
         print(json.dumps({"service": service, "kind": kind, "text": text, "at": round(time.monotonic() - started, 3)}), flush=True)
 
 
-async def run_streaming(name: str, base: str, pcm: bytes) -> None:
+async def run_streaming(name: str, base: str, pcm: bytes, last_word: str | None) -> None:
     stream = make_stt(name, base).stream()
     started = time.monotonic()
 
@@ -82,10 +89,11 @@ async def run_streaming(name: str, base: str, pcm: bytes) -> None:
         stream.push_frame(frame)
         await asyncio.sleep(max(0.0, started + (n + 1) * FRAME_MS / 1000 - time.monotonic()))
     stream.end_input()
-    try:  # some plugins end the stream then; a pooled realtime socket waits for aclose
-        await asyncio.wait_for(asyncio.shield(reader), 3.0)
-    except asyncio.TimeoutError:
-        pass
+    # Some plugins end the stream then; a pooled realtime socket waits for aclose.
+    # Either way the finals that say the audio's last word are waited for, not timed.
+    deadline = time.monotonic() + (60.0 if last_word else 3.0)
+    while not reader.done() and time.monotonic() < deadline and (last_word is None or last_word not in HEARD.get(name, [])):
+        await asyncio.sleep(0.05)
     await stream.aclose()
     reader.cancel()
 
@@ -105,7 +113,7 @@ async def main(spec: dict) -> None:
         pcm = w.readframes(w.getnframes())
     async with http_context.open():
         await asyncio.gather(*(
-            run_batch(name, spec["base"], spec["utterances"], pcm) if name == "openai-batch" else run_streaming(name, spec["base"], pcm)
+            run_batch(name, spec["base"], spec["utterances"], pcm) if name == "openai-batch" else run_streaming(name, spec["base"], pcm, spec.get("last_word"))
             for name in spec["services"]
         ))
 

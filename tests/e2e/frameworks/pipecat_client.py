@@ -8,7 +8,8 @@ Makefile), so it imports nothing of the gateway or the tests:
 For each service, at once: a pipeline of pipecat's VAD (Silero, default
 parameters), the service (default settings but the URL and a key), and a
 sink of its transcription frames; the audio is queued in 20 ms frames at
-real-time pace, then 2 s of silence, then ``EndFrame``. Prints one JSON
+real-time pace, then 2 s of silence, then ``EndFrame`` once the finals
+have said the audio's last word (``last_word`` in the spec; else 3 s later). Prints one JSON
 line per transcription frame: service, kind (interim/final), text, and the
 second of audio sent when it arrived.
 """
@@ -33,6 +34,22 @@ from pipecat.workers.runner import WorkerRunner
 
 FRAME_MS = 20
 KEY = "framework-test"
+HEARD: dict[str, list[str]] = {}  # service -> the words of its finals so far
+
+
+def words(text: str) -> list[str]:
+    return "".join(c if c.isalnum() or c.isspace() else " " for c in text.lower()).split()
+
+
+async def until_heard(service: str, last_word: str | None, timeout: float = 60.0) -> None:
+    """Until the service's finals have said the audio's last word (the caller's
+    spec names it): the finals are waited for, not given a fixed time."""
+    if last_word is None:
+        await asyncio.sleep(3.0)
+        return
+    deadline = time.monotonic() + timeout
+    while last_word not in HEARD.get(service, []) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
 
 
 def make_service(name: str, base: str):
@@ -66,11 +83,13 @@ class Sink(FrameProcessor):
         await super().process_frame(frame, direction)
         kind = "final" if isinstance(frame, TranscriptionFrame) else "interim" if isinstance(frame, InterimTranscriptionFrame) else None
         if kind and frame.text.strip():
+            if kind == "final":
+                HEARD.setdefault(self.service, []).extend(words(frame.text))
             print(json.dumps({"service": self.service, "kind": kind, "text": frame.text, "at": round(self.clock(), 3)}), flush=True)
         await self.push_frame(frame, direction)
 
 
-async def run_service(name: str, base: str, pcm: bytes, stop_secs: float | None) -> None:
+async def run_service(name: str, base: str, pcm: bytes, stop_secs: float | None, last_word: str | None) -> None:
     started = time.monotonic()
     # pipecat's defaults unless the caller (bench/frameworks.py) tries another pause
     vad = SileroVADAnalyzer() if stop_secs is None else SileroVADAnalyzer(params=VADParams(stop_secs=stop_secs))
@@ -94,7 +113,7 @@ async def run_service(name: str, base: str, pcm: bytes, stop_secs: float | None)
         for n, at in enumerate(range(0, len(audio), step)):
             await worker.queue_frame(InputAudioRawFrame(audio=audio[at : at + step], sample_rate=16000, num_channels=1))
             await asyncio.sleep(max(0.0, started + (n + 1) * FRAME_MS / 1000 - time.monotonic()))
-        await asyncio.sleep(3.0)  # the last finals
+        await until_heard(name, last_word)  # the last finals
         await worker.queue_frame(EndFrame())
 
     runner = WorkerRunner(handle_sigint=False)
@@ -106,7 +125,7 @@ async def main(spec: dict) -> None:
     with wave.open(spec["wav"], "rb") as w:
         assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (16000, 1, 2), "16 kHz mono 16-bit"
         pcm = w.readframes(w.getnframes())
-    await asyncio.gather(*(run_service(name, spec["base"], pcm, spec.get("vad_stop_secs")) for name in spec["services"]))
+    await asyncio.gather(*(run_service(name, spec["base"], pcm, spec.get("vad_stop_secs"), spec.get("last_word")) for name in spec["services"]))
 
 
 if __name__ == "__main__":
