@@ -62,11 +62,14 @@ def test_a_dropped_connection_resumes_with_continuous_ids_and_times(server, spee
                 on_reconnect=lambda attempt, reason, delay: reconnects.append((attempt, reason)),
             )
         )
-        assert proxy.connections == 2
+        # One connection, then one per reconnect: on a busy machine a resume may
+        # first be turned away (503 while the dropped session is finalised) and tried again.
+        assert proxy.connections == 1 + len(reconnects)
 
     assert cuts, "the stream ended before the cut"
     assert result.resumes == 1 and result.failure is None and result.gap_s == 0
     assert reconnects and "dropped" in reconnects[0][1]
+    assert all("cannot connect" in reason for _, reason in reconnects[1:]), reconnects
     assert result.close_code == 1000 and result.closed is not None
     created = result.of_type("session.created")
     assert len(created) == 2
