@@ -387,7 +387,9 @@ def test_live_stream_keeps_up_while_a_long_file_is_decoded(server, long_audio, m
     finals = [f for f in result.finals if f["segment"]["text"].strip()]
     assert finals and wer(clip.text, " ".join(f["segment"]["text"] for f in finals)) <= 0.2, finals
     assert upload_running_at_final and all(upload_running_at_final), "the upload ended before the stream's finals: nothing was tested"
-    assert any(kind is Priority.FINAL and live for kind, live, _ in starts)
+    # The stream's finals were decoded while it was live: as finals, or as speculations that held
+    # (which become the final without a new decode; how often depends on the machine's speed).
+    assert any(kind in (Priority.FINAL, Priority.SPECULATIVE) and live for kind, live, _ in starts)
     # While the stream was open, batch work never held the last worker (with both
     # workers on batch chunks when it opened, none may start until one is free of them).
     batch_while_live = [busy for kind, live, busy in starts if kind is Priority.BATCH and live]
