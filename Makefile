@@ -23,7 +23,7 @@ KUBECTL      ?= kubectl
 K8S_VERSIONS ?= 1.32.0 1.37.0
 DEPLOY_OUT    = build/deploy-check
 
-.PHONY: install run test test-fast check deploy-check cluster wheel bench bench-batch bench-doors bench-frameworks bench-calls bench-cluster soak clean
+.PHONY: install run test test-fast check deploy-check cluster wheel bench bench-batch bench-doors bench-frameworks bench-calls bench-cluster bench-captions soak clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -119,6 +119,10 @@ bench-cluster: $(STAMP)
 
 bench-batch: $(STAMP)
 	$(BIN)/python -m bench.batch --repeats 2 $(ARGS)
+
+# python -m bench.captions: live captions as a viewer sees them, 1 to 16 streams; bench/results/captions.json
+bench-captions: $(STAMP)
+	$(BIN)/python -m bench.captions $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(SDK_VENV) $(AGENTS_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -338,7 +338,38 @@ def uploads_table() -> str:
     return table(header, rows) + source("uploads.json")
 
 
+CAPTION_RUNS = (  # bench/captions.py's runs: the current code, then the levers tried on it
+    ("captions.json", "current code"),
+    ("captions-window3.json", "partials on a 3 s window"),
+    ("captions-first-partials-first.json", "first partials before refreshes"),
+)
+
+
+def captions_table() -> str:
+    """Live captions (bench/captions.py), step by step, for the current code and each lever tried."""
+    rows, used = [], []
+    for name, label in CAPTION_RUNS:
+        run = load(name)
+        used.append(name)
+        rows += [
+            [
+                label, step["shape"], f"{step['streams']}" + (f" ({step['streams_refused']} refused)" if step["streams_refused"] else ""),
+                seconds(step["first_words_p50"]), seconds(step["caption_update_p50"]),
+                seconds(step["word_emission_p50"]), seconds(step["stable_word_p50"]),
+                pair(step["final_p50"], step["final_p95"]), str(step["stable_violations"]),
+                percent(step["wer"]), f"{step['cpu_s_per_audio_s']:.2f}", "yes" if step["live_captions_hold"] else "no",
+            ]
+            for step in run["steps"]
+        ]
+    header = [
+        "code", "load", "streams", "first words p50", "caption update p50", "word shown p50", "word stable p50",
+        "final p50 / p95", "stable violations", "WER", "CPU s per audio s", "live captions hold",
+    ]
+    return table(header, rows) + source(*used, run=load(used[0]))
+
+
 TABLES: dict[str, Callable[[], str]] = {
+    "captions": captions_table,
     "streaming": streaming_table,
     "streaming-capacity": capacity_table,
     "window": window_table,

@@ -45,6 +45,18 @@ class ServerConfig:
     endpoint_ms: int = field(default=SessionOptions.endpoint_ms, metadata={"help": "default trailing silence that ends an utterance"})
     max_segment_s: float = field(default=SessionOptions.max_segment_s, metadata={"help": "default longest utterance before a forced cut"})
     partial_interval_ms: int = field(default=StreamSettings.partial_interval_ms, metadata={"help": "new speech between partial decodes"})
+    partial_window_s: float = field(
+        default=StreamSettings.partial_window_s,
+        metadata={"help": "least encoder window of a partial decode, in seconds (shorter audio is padded to it): smaller is cheaper"},
+    )
+    stable_lag_ms: int = field(
+        default=StreamSettings.stable_lag_ms,
+        metadata={"help": "a partial's word is stable (stable_text, OpenAI deltas) once a hypothesis over this much less audio had it too"},
+    )
+    first_partial_ms: int = field(
+        default=StreamSettings.first_partial_ms,
+        metadata={"help": "utterance audio (the VAD's pre-roll included) before its first partial decode"},
+    )
     speculative_final: bool = field(default=True, metadata={"help": "start the final decode when a pause begins"})
     max_streams: int = field(
         default=64, metadata={"help": "most concurrent streams (503 beyond); load-based admission may refuse sooner (0: no cap)"}

@@ -13,6 +13,10 @@ class StreamSettings:
     """Server-side tuning of live streams (not client options)."""
 
     partial_interval_ms: int = 400
+    # The least encoder window of a partial (shorter audio is padded up to
+    # it): the encoder's cost grows with the window, and a partial is
+    # greedy and disposable (bench.captions measures the trade).
+    partial_window_s: float = 10.0
     # A word is stable once a hypothesis over at least this much less audio
     # had it too. Against the previous partial (400 ms earlier) wrong stable
     # words cost tiny.en 2.6 WER points on the benchmark corpus; a 1 s lag

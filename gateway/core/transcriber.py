@@ -283,7 +283,7 @@ class Transcriber:
             word_timestamps=False,
             fallback=False,
             suppress_lone_space=True,
-            min_window_s=10.0,
+            min_window_s=s.partial_window_s,
         )
         request = self._request("partial", u, now, options, Priority.PARTIAL)
         u.partial_in_flight = request.id

@@ -66,6 +66,9 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engi
         ),
         settings=StreamSettings(
             partial_interval_ms=config.partial_interval_ms,
+            partial_window_s=config.partial_window_s,
+            first_partial_ms=config.first_partial_ms,
+            stable_lag_ms=config.stable_lag_ms,
             speculative_final=config.speculative_final,
             max_prompt_chars=config.max_prompt_chars,
         ),

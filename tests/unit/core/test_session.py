@@ -748,3 +748,17 @@ def test_a_resumed_stream_continues_the_times_and_ids_it_is_given():
             assert y.segment.seek == x.segment.seek + 100 * 100  # seek counts 10 ms frames
         if x.type == "session.closed":
             assert y.duration == x.duration and y.text == x.text
+
+
+def test_partials_are_decoded_on_the_configured_least_window():
+    session = make_session()
+    speech = load_clip("lhotse-libri-2412-153948-0000")
+    partials = []
+    for i in range(0, 3 * SR, 1600):
+        feed(session, speech[i : i + 1600])
+        for r in session.take_requests():
+            if r.kind == "partial":
+                partials.append(r)
+                session.decoded(r.id, decoding("if the reader", (i + 1600) / SR))
+    assert len(partials) >= 2
+    assert all(p.job.options.min_window_s == session.settings.partial_window_s == 10.0 for p in partials)
