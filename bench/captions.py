@@ -57,7 +57,7 @@ from bench.textnorm import normalize, word_errors
 from gateway.client import StreamResult, stream_audio, stream_url
 
 from .corpus import Clip, Playlist, load_corpus, playlist
-from .streaming import RESULTS, ServerProcess, percentile, shown
+from .streaming import RESULTS, ServerProcess, capacity_playlists, percentile, shown
 
 # The goals of a live caption (issue 22), per load step.
 CAPTION_UPDATE_P50_S = 0.5
@@ -224,16 +224,7 @@ def step_playlists(shape: str, clips: list[Clip], streams: int, seconds: float, 
         recording = next((c for c in clips if c.id == SAME_RECORDING), max(clips, key=lambda c: c.duration))
         return [playlist([recording])] * streams, [i * gap_s for i in range(streams)]
     rng = random.Random(seed)
-    out = []
-    for i in range(streams):
-        chosen, total, j = [], 0.0, (i * 7 + seed) % len(clips)
-        while total < seconds:
-            clip = clips[j % len(clips)]
-            chosen.append(clip)
-            total += clip.duration + 1.5
-            j += 1
-        out.append(playlist(chosen))
-    return out, [rng.uniform(0, 1.0) for _ in range(streams)]
+    return capacity_playlists(clips, streams, seconds, rotation=seed), [rng.uniform(0, 1.0) for _ in range(streams)]
 
 
 def row(shape: str, stats: dict) -> str:
