@@ -342,6 +342,7 @@ CAPTION_RUNS = (  # bench/captions.py's runs: the current code, then the levers 
     ("captions.json", "current code"),
     ("captions-window3.json", "partials on a 3 s window"),
     ("captions-first-partials-first.json", "first partials before refreshes"),
+    ("captions-lag1000.json", "stable lag 1 s"),
 )
 
 
