@@ -343,6 +343,7 @@ CAPTION_RUNS = (  # bench/captions.py's runs: the current code, then the levers 
     ("captions-window3.json", "partials on a 3 s window"),
     ("captions-first-partials-first.json", "first partials before refreshes"),
     ("captions-lag1000.json", "stable lag 1 s"),
+    ("captions-first-partial-300.json", "first partial at 300 ms"),
 )
 
 
