@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.launch import ServerProcess, free_port, get_json, serve_command, wait_until_serving
+from gateway.launch import Loopback, ServerProcess, free_port, get_json, serve_command, wait_until_serving
 
 HERE = Path(__file__).resolve().parent
 TEMPLATE = HERE / "haproxy.cfg"
@@ -74,7 +74,7 @@ class Replica(ServerProcess):
 
 
 @dataclass
-class Cluster:
+class Cluster(Loopback):
     """Replicas of `stt-gateway serve` and one HAProxy in front of them."""
 
     replicas: int = 2
@@ -85,14 +85,6 @@ class Cluster:
     members: list[Replica] = field(default_factory=list)
     balancer: subprocess.Popen | None = None
     _own_workdir: bool = False  # made here: removed on stop, logs with it
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
 
     def __enter__(self) -> Cluster:
         try:

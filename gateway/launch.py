@@ -62,8 +62,22 @@ def wait_until_serving(
         time.sleep(0.1)
 
 
+class Loopback:
+    """Something listening on 127.0.0.1:``port``: its HTTP and WebSocket base URLs."""
+
+    port: int
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+
 @dataclass
-class ServerProcess:
+class ServerProcess(Loopback):
     """``stt-gateway serve`` in a child process, on a port of its own, its output in ``log``."""
 
     process: subprocess.Popen[bytes]
@@ -97,14 +111,6 @@ class ServerProcess:
             server.stop()
             raise
         return server
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
 
     def alive(self) -> bool:
         return self.process.poll() is None

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.launch import Loopback
 from tests.clips import load_clip
 
 E2E = Path(__file__).parent
@@ -42,19 +43,11 @@ def engine(registry):
 
 
 @dataclass
-class RunningServer:
+class RunningServer(Loopback):
     app: object
     server: object
     thread: threading.Thread
     port: int
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
         self.server.should_exit = True

@@ -13,8 +13,10 @@ import socket
 import struct
 import threading
 
+from gateway.launch import Loopback
 
-class CuttableProxy:
+
+class CuttableProxy(Loopback):
     def __init__(self, upstream_port: int, upstream_host: str = "127.0.0.1"):
         self.upstream = (upstream_host, upstream_port)
         self.port = 0
@@ -37,14 +39,6 @@ class CuttableProxy:
         asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
 
     def cut(self) -> int:
         """Reset every carried connection; returns how many were cut."""
