@@ -53,8 +53,7 @@ class Gates:
         if key_needed and not self.key_valid(key):
             return Closed("unauthorized", unauthorized())
         refusal = self.hub.refusal() if self.hub is not None else None
-        if refusal is not None:
-            assert self.hub is not None
+        if self.hub is not None and refusal is not None:
             reason, retry_after = refusal
             answer = openai_error(503, reason, code="at_capacity", headers={"Retry-After": str(retry_after)})
             return Closed("draining" if self.hub.draining else "at_capacity", answer)

@@ -284,16 +284,16 @@ def install_session_routes(app: FastAPI, sessions: SessionRegistry, gates: Gates
 
     async def follow(websocket: WebSocket, session_id: str) -> None:
         upgrade = upgrade_of(websocket)
-        closed = gates.closed(upgrade, presented_key(upgrade.header("authorization"), upgrade.subprotocols))
+        key = presented_key(upgrade.header("authorization"), upgrade.subprotocols)
+        closed = gates.closed(upgrade, key)
         if closed is not None:
             await websocket.send_denial_response(closed.answer)
             return
-        subprotocols = upgrade.subprotocols
-        record = lookup(request_viewer(websocket), session_id, websocket.query_params.get("tenant"))
+        record = lookup(gates.keys.viewer(key), session_id, upgrade.params().get("tenant"))
         if not isinstance(record, SessionRecord):
             await websocket.send_denial_response(record)
             return
-        await websocket.accept(subprotocol=chosen_subprotocol(subprotocols))
+        await websocket.accept(subprotocol=chosen_subprotocol(upgrade.subprotocols))
         replay = record.replay()
         subscriber = Subscriber(sessions.backlog + len(replay))
         for frame in replay:  # the finals so far, in order, before anything live
