@@ -56,7 +56,7 @@ from websockets.exceptions import InvalidStatus
 from bench.textnorm import normalize, word_errors
 from gateway.client import StreamResult, stream_audio, stream_url
 
-from .corpus import Clip, Playlist, load_corpus, playlist
+from .corpus import Clip, Playlist, load_corpus, loudness, playlist
 from .streaming import RESULTS, ServerProcess, capacity_playlists, percentile, shown
 
 # The goals of a live caption (issue 22), per load step.
@@ -72,13 +72,6 @@ class Run:
     playlist: Playlist
     start_s: float  # when this stream began, after the step began
     result: StreamResult | None  # None: refused (503)
-
-
-def loudness(samples: np.ndarray) -> tuple[np.ndarray, float]:
-    """10 ms frame levels (dB) and the level that counts as sound in them."""
-    frames = samples[: len(samples) // 160 * 160].reshape(-1, 160).astype(np.float64)
-    level = 10 * np.log10((frames**2).mean(axis=1) + 1e-12)
-    return level, max(level.max() - 25, np.percentile(level, 10) + 10)
 
 
 class Sound:

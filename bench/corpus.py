@@ -37,6 +37,14 @@ def speech_bounds(samples: np.ndarray, threshold_db: float = -35.0) -> tuple[flo
     return loud[0] * 0.01, (loud[-1] + 1) * 0.01
 
 
+def loudness(samples: np.ndarray) -> tuple[np.ndarray, float]:
+    """10 ms frame levels (dB) and the level that counts as sound in them:
+    within 25 dB of the loudest frame and 10 dB above the noise floor."""
+    frames = samples[: len(samples) // 160 * 160].reshape(-1, 160).astype(np.float64)
+    level = 10 * np.log10((frames**2).mean(axis=1) + 1e-12)
+    return level, max(level.max() - 25, np.percentile(level, 10) + 10)
+
+
 def load_corpus(directory: Path | None = None, language: str = "en", max_duration: float = 60.0) -> list[Clip]:
     from gateway.audio import decode_file
 

@@ -46,7 +46,7 @@ from bench.textnorm import word_errors
 from gateway import launch
 from gateway.client import StreamResult, stream_audio, stream_url
 
-from .corpus import Clip, Playlist, load_corpus, playlist, split_evenly
+from .corpus import Clip, Playlist, load_corpus, loudness, playlist, split_evenly
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LATENCY_BOUND_S = 1.5
@@ -120,9 +120,7 @@ def sound_end(p: Playlist, start: float, stop: float) -> float | None:
     from the model under test."""
     for clip, offset in zip(p.clips, p.offsets):
         if offset <= start < offset + clip.duration + 1.5:
-            frames = clip.samples[: len(clip.samples) // 160 * 160].reshape(-1, 160).astype(np.float64)
-            level = 10 * np.log10((frames**2).mean(axis=1) + 1e-12)
-            threshold = max(level.max() - 25, np.percentile(level, 10) + 10)
+            level, threshold = loudness(clip.samples)
             lo, hi = max(0, int((start - offset) * 100)), min(len(level), int((stop - offset) * 100))
             loud = np.flatnonzero(level[lo:hi] > threshold)
             return offset + (lo + loud[-1] + 1) / 100 if loud.size else None
