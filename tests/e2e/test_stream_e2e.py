@@ -556,15 +556,18 @@ def test_metrics_an_operator_needs(server):
             await _collect_until(ws, lambda e: e["type"] == "session.closed")
             return active
 
+    began = time.monotonic()
     active = run(go())
+    lasted = time.monotonic() - began
     assert active >= 1
     finals = _metric(server, "stt_stream_latency_seconds_count", door="native", kind="final") - before_final
     assert finals > 0
     assert _metric(server, "stt_stream_latency_seconds_count", door="native", kind="first_partial") > before_partial
-    # This stream's finals only (the server is shared): a mean in seconds, not in audio samples
-    # (those would be 16000 times larger), whatever the machine's load.
+    # This stream's finals only (the server is shared): in seconds, not audio samples (16000
+    # times larger). Each arrived while the test ran, so none can be later than the test lasted:
+    # a bound the machine's load moves with it, not a clock to race.
     mean_latency = (_metric(server, "stt_stream_latency_seconds_sum", door="native", kind="final") - before_sum) / finals
-    assert 0 < mean_latency < 30
+    assert 0 < mean_latency <= lasted
     assert _metric(server, "stt_stream_errors_total", door="native", code="invalid_audio") == before_errors + 1
     assert _metric(server, "stt_engine_workers") == 2
     assert _metric(server, "stt_engine_pending", kind="batch") == 0
