@@ -38,7 +38,7 @@ from .streaming import ServerProcess, percentile, shown
 
 RESULTS = ROOT / "bench" / "results" / "frameworks.json"
 AGENTS_PYTHON = ROOT / ".venv-agents" / "bin" / "python"
-CLIENTS = ROOT / "tests" / "frameworks"
+CLIENTS = ROOT / "tests" / "e2e" / "frameworks"
 SERVICES = {
     "pipecat": ["deepgram", "assemblyai", "openai", "openai-realtime"],
     "livekit": ["deepgram", "assemblyai", "openai-realtime", "openai-batch"],
