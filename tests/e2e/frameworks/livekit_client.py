@@ -23,17 +23,13 @@ import sys
 import time
 import wave
 
+from heard import heard_final, until_said
 from livekit import rtc
 from livekit.agents import stt as agents_stt
 from livekit.agents.utils import http_context
 
 FRAME_MS = 20
 KEY = "framework-test"
-HEARD: dict[str, list[str]] = {}  # service -> the words of its finals so far
-
-
-def words(text: str) -> list[str]:
-    return "".join(c if c.isalnum() or c.isspace() else " " for c in text.lower()).split()
 
 
 def make_stt(name: str, base: str):
@@ -69,7 +65,7 @@ def frames_of(pcm: bytes) -> list[rtc.AudioFrame]:
 def report(service: str, kind: str, text: str, started: float) -> None:
     if text.strip():
         if kind == "final":
-            HEARD.setdefault(service, []).extend(words(text))
+            heard_final(service, text)
         print(json.dumps({"service": service, "kind": kind, "text": text, "at": round(time.monotonic() - started, 3)}), flush=True)
 
 
@@ -91,9 +87,7 @@ async def run_streaming(name: str, base: str, pcm: bytes, last_word: str | None)
     stream.end_input()
     # Some plugins end the stream then; a pooled realtime socket waits for aclose.
     # Either way the finals that say the audio's last word are waited for, not timed.
-    deadline = time.monotonic() + (60.0 if last_word else 3.0)
-    while not reader.done() and time.monotonic() < deadline and (last_word is None or last_word not in HEARD.get(name, [])):
-        await asyncio.sleep(0.05)
+    await until_said(name, last_word, done=reader.done)
     await stream.aclose()
     reader.cancel()
 

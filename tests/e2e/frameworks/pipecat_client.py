@@ -22,6 +22,7 @@ import sys
 import time
 import wave
 
+from heard import heard_final, until_said
 from loguru import logger
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams
@@ -34,22 +35,6 @@ from pipecat.workers.runner import WorkerRunner
 
 FRAME_MS = 20
 KEY = "framework-test"
-HEARD: dict[str, list[str]] = {}  # service -> the words of its finals so far
-
-
-def words(text: str) -> list[str]:
-    return "".join(c if c.isalnum() or c.isspace() else " " for c in text.lower()).split()
-
-
-async def until_heard(service: str, last_word: str | None, timeout: float = 60.0) -> None:
-    """Until the service's finals have said the audio's last word (the caller's
-    spec names it): the finals are waited for, not given a fixed time."""
-    if last_word is None:
-        await asyncio.sleep(3.0)
-        return
-    deadline = time.monotonic() + timeout
-    while last_word not in HEARD.get(service, []) and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
 
 
 def make_service(name: str, base: str):
@@ -84,7 +69,7 @@ class Sink(FrameProcessor):
         kind = "final" if isinstance(frame, TranscriptionFrame) else "interim" if isinstance(frame, InterimTranscriptionFrame) else None
         if kind and frame.text.strip():
             if kind == "final":
-                HEARD.setdefault(self.service, []).extend(words(frame.text))
+                heard_final(self.service, frame.text)
             print(json.dumps({"service": self.service, "kind": kind, "text": frame.text, "at": round(self.clock(), 3)}), flush=True)
         await self.push_frame(frame, direction)
 
@@ -113,7 +98,7 @@ async def run_service(name: str, base: str, pcm: bytes, stop_secs: float | None,
         for n, at in enumerate(range(0, len(audio), step)):
             await worker.queue_frame(InputAudioRawFrame(audio=audio[at : at + step], sample_rate=16000, num_channels=1))
             await asyncio.sleep(max(0.0, started + (n + 1) * FRAME_MS / 1000 - time.monotonic()))
-        await until_heard(name, last_word)  # the last finals
+        await until_said(name, last_word)  # the last finals
         await worker.queue_frame(EndFrame())
 
     runner = WorkerRunner(handle_sigint=False)
