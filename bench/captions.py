@@ -47,7 +47,7 @@ import platform
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -111,14 +111,32 @@ def shown_at(word: str, index: int, candidates: list[tuple[float, list[str]]], f
     return final_at
 
 
-def measure_stream(run: Run) -> dict[str, list[float] | int]:
-    """Every caption measurement of one stream (lists of seconds, counts)."""
+SERIES = ("first_words", "caption_update", "word_emission", "stable_word", "final")
+
+
+@dataclass
+class Measures:
+    """Caption measurements in seconds (one per utterance, change or word), and stable-prefix violations."""
+
+    first_words: list[float] = field(default_factory=list)
+    caption_update: list[float] = field(default_factory=list)
+    word_emission: list[float] = field(default_factory=list)
+    stable_word: list[float] = field(default_factory=list)
+    final: list[float] = field(default_factory=list)
+    violations: int = 0
+
+    def add(self, other: Measures) -> None:
+        for name in SERIES:
+            getattr(self, name).extend(getattr(other, name))
+        self.violations += other.violations
+
+
+def measure_stream(run: Run) -> Measures:
+    """Every caption measurement of one stream."""
     r = run.result
     assert r is not None
     sound = Sound(run.playlist)
-    out: dict[str, list[float] | int] = {
-        "first_words": [], "caption_update": [], "word_emission": [], "stable_word": [], "final": [], "violations": 0,
-    }
+    out = Measures()
     by_segment: dict[int, list[tuple[float, dict]]] = {}
     for event, at in zip(r.events, r.arrivals):
         if event["type"] == "transcript.partial":
@@ -133,14 +151,14 @@ def measure_stream(run: Run) -> dict[str, list[float] | int]:
         shown = [(at, e["text"]) for at, e in partials if e["text"].strip()]
         if onset is not None:
             first = shown[0][0] if shown else final_at
-            out["first_words"].append(first - onset)  # type: ignore[union-attr]
+            out.first_words.append(first - onset)
         # The shown text of this utterance, change by change, ending with its final.
         changes, last_text = [], None
         for at, text in [*shown, (final_at, seg["text"])]:
             if text.strip() != last_text:
                 changes.append(at)
                 last_text = text.strip()
-        out["caption_update"] += list(np.diff(changes))  # type: ignore[operator]
+        out.caption_update += list(np.diff(changes))
         shown_words = [(at, words_of(e["text"])) for at, e in partials]
         stable_words = [(at, words_of(e["stable_text"])) for at, e in partials]
         position = 0  # where each timed word of the final stands among its normalised words
@@ -150,42 +168,39 @@ def measure_stream(run: Run) -> dict[str, list[float] | int]:
                 continue
             position += len(tokens)
             word, index = tokens[-1], position - 1
-            out["word_emission"].append(shown_at(word, index, shown_words, final_at) - w["end"])  # type: ignore[union-attr]
-            out["stable_word"].append(shown_at(word, index, stable_words, final_at) - w["end"])  # type: ignore[union-attr]
+            out.word_emission.append(shown_at(word, index, shown_words, final_at) - w["end"])
+            out.stable_word.append(shown_at(word, index, stable_words, final_at) - w["end"])
         # A stable word is never retracted: each stable prefix is a prefix of every later text.
         for k, (_, stable) in enumerate(stable_words):
             later = [words for _, words in shown_words[k + 1 :]] + [text_words]
             if any(words[: len(stable)] != stable for words in later):
-                out["violations"] += 1  # type: ignore[operator]
+                out.violations += 1
         ended = sound.end(seg["start"], final.get("ended_at", seg["end"]))
         if ended is not None:
-            out["final"].append(final_at - ended)  # type: ignore[union-attr]
+            out.final.append(final_at - ended)
     return out
 
 
 def measure(runs: list[Run]) -> dict:
     refused = sum(run.result is None for run in runs)
     done = [run for run in runs if run.result is not None]
-    merged: dict[str, list[float]] = {k: [] for k in ("first_words", "caption_update", "word_emission", "stable_word", "final")}
-    violations = behind = errors = words = 0
+    merged = Measures()
+    behind = errors = words = 0
     for run in done:
         assert run.result is not None
         m = measure_stream(run)
-        for key in merged:
-            merged[key] += m[key]  # type: ignore[arg-type]
-        violations += m["violations"]  # type: ignore[operator]
-        finals = m["final"]
-        if not run.result.closed or (finals and max(finals) > BEHIND_S):  # type: ignore[arg-type]
+        merged.add(m)
+        if not run.result.closed or (m.final and max(m.final) > BEHIND_S):
             behind += 1
         e, w = word_errors(run.playlist.text, run.result.text)
         errors, words = errors + e, words + w
     stats: dict = {"streams": len(done), "streams_refused": refused, "streams_behind": behind}
     stats["audio_s"] = round(sum(run.playlist.duration for run in done), 1)
-    for key, values in merged.items():
-        stats[f"{key}_p50"] = percentile(values, 50)
-        stats[f"{key}_p95"] = percentile(values, 95)
-    stats["utterances"] = len(merged["final"])
-    stats["stable_violations"] = violations
+    for name in SERIES:
+        stats[f"{name}_p50"] = percentile(getattr(merged, name), 50)
+        stats[f"{name}_p95"] = percentile(getattr(merged, name), 95)
+    stats["utterances"] = len(merged.final)
+    stats["stable_violations"] = merged.violations
     stats["wer"] = errors / words if words else None
     stats["live_captions_hold"] = bool(
         not refused and not behind and stats["caption_update_p50"] is not None

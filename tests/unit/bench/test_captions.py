@@ -38,15 +38,15 @@ def test_each_measure_is_taken_from_the_sound_and_the_arrivals():
         (2.3, partial("Hello world", "Hello")),  # the same text: the caption did not move
         (3.6, final(" Hello world.")),
     ]))
-    assert m["first_words"] == [1.4 - 1.0]  # from the energy onset, not the segment's start (0.7)
-    assert np.allclose(m["caption_update"], [0.4, 1.8])
-    assert np.allclose(m["word_emission"], [1.4 - 1.5, 1.8 - 2.9])  # shown before it ended: negative
-    assert np.allclose(m["stable_word"], [1.8 - 1.5, 3.6 - 2.9])  # "world" was stable only in the final
-    assert np.allclose(m["final"], [3.6 - 3.0])
-    assert m["violations"] == 0
+    assert m.first_words == [1.4 - 1.0]  # from the energy onset, not the segment's start (0.7)
+    assert np.allclose(m.caption_update, [0.4, 1.8])
+    assert np.allclose(m.word_emission, [1.4 - 1.5, 1.8 - 2.9])  # shown before it ended: negative
+    assert np.allclose(m.stable_word, [1.8 - 1.5, 3.6 - 2.9])  # "world" was stable only in the final
+    assert np.allclose(m.final, [3.6 - 3.0])
+    assert m.violations == 0
 
 
 def test_a_stable_word_that_changes_later_is_a_violation():
     m = measure_stream(stream([(1.8, partial("Hello word", "Hello word")), (3.6, final(" Hello world."))]))
-    assert m["violations"] == 1
-    assert m["first_words"] == [1.8 - 1.0]
+    assert m.violations == 1
+    assert m.first_words == [1.8 - 1.0]
