@@ -344,6 +344,12 @@ CAPTION_RUNS = (  # bench/captions.py's runs: the current code, then the levers 
     ("captions-first-partials-first.json", "first partials before refreshes"),
     ("captions-lag1000.json", "stable lag 1 s"),
     ("captions-first-partial-300.json", "first partial at 300 ms"),
+    ("captions-repeat-1.json", "current code, run again"),
+    ("captions-repeat-2.json", "current code, a third run"),
+    ("captions-threads1.json", "one thread per decode"),
+    ("captions-partial-workers2.json", "partials on both workers, one thread each"),
+    ("captions-partial-workers2-repeat.json", "the same, run again"),
+    ("captions-partial-workers2-window3.json", "the same, partials on a 3 s window"),
 )
 
 

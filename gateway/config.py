@@ -37,6 +37,10 @@ class ServerConfig:
         metadata={"help": "more models to load at start-up (comma-separated); others load on first use"},
     )
     workers: int = field(default=2, metadata={"help": "decodes run in parallel (CTranslate2 inter_threads)"})
+    partial_workers: int = field(
+        default=0,
+        metadata={"help": "decodes partials (and uploads) may run at once while live streams are open; 0: one fewer than workers, so a final never waits behind them"},
+    )
     cpu_threads: int = field(default=2, metadata={"help": "threads per decode (CTranslate2 intra_threads)"})
     compute_type: str = field(default="int8", metadata={"help": "CTranslate2 compute type (int8, int8_float32, float32, ...)"})
     device: str = field(default="cpu", metadata={"help": "cpu, cuda or auto"})

@@ -41,7 +41,7 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engi
         LoadSettings(device=config.device, compute_type=config.compute_type, cpu_threads=config.cpu_threads, workers=config.workers),
     )
     owns_engine = engine is None
-    engine = engine or Engine(registry, observer=metrics.observe_decode)
+    engine = engine or Engine(registry, observer=metrics.observe_decode, background_workers=config.partial_workers or None)
     hub = StreamHub(engine, config.max_streams, config.admission)
     keys = Keys(config.api_keys, config.admin_keys)
     webhooks_on = bool(config.webhook_url or config.webhook_allow_hosts)

@@ -111,12 +111,20 @@ class Engine:
         observer: Observer | None = None,
         decoder_factory: DecoderFactory | None = None,
         clock: Callable[[], float] = time.monotonic,
+        background_workers: int | None = None,
     ):
         """``decoder_factory`` makes the decoder of a model id (default: a
         ``WhisperDecoder`` over the registry's loaded model); ``clock`` times
         the queue and the decodes (tests pass a scripted one)."""
         self.registry = registry
         self.workers = workers or registry.settings.workers
+        # Workers partials and batch may hold while live streams are open:
+        # by default one fewer than all, so that a final never waits behind
+        # them (docs/performance.md, "Partials on both workers", measures
+        # the other choice).
+        if background_workers is not None and background_workers < 0:
+            raise ValueError(f"partial workers must be 0 (the default) or more, not {background_workers}")
+        self.background_workers = min(self.workers, background_workers or max(1, self.workers - 1))
         self._live_streams = 0  # leases held by open live streams
         self._observer = observer
         self._decoder_factory = decoder_factory or (lambda model_id: WhisperDecoder(registry.get(model_id)))
@@ -180,7 +188,7 @@ class Engine:
     def _age_batch(self) -> None:
         """Batch work that has waited ``BATCH_AGING_S`` moves up among the
         partials (under the lock). Partials are elastic and come again every
-        400 ms from every stream, so at capacity they would otherwise starve
+        300 ms from every stream, so at capacity they would otherwise starve
         an upload for ever; this way an upload's chunk waits behind at most
         one partial per stream."""
         now = self._clock()
@@ -218,7 +226,7 @@ class Engine:
     @property
     def max_background_workers(self) -> int:
         """Workers partials and batch may hold: one stays free for finals."""
-        return max(1, self.workers - 1) if self._live_streams else self.workers
+        return self.background_workers if self._live_streams else self.workers
 
     def _background_may_start(self) -> bool:
         """Partials and batch take idle time only: while live streams are

@@ -46,9 +46,11 @@ def blocked_engine():
     return engine, decoder
 
 
-def scripted_engine(workers: int = 1):
+def scripted_engine(workers: int = 1, background_workers: int | None = None):
     decoder = RecordingDecoder()
-    engine = Engine(ScriptedRegistry(), workers=workers, decoder_factory=lambda model_id: decoder)
+    engine = Engine(
+        ScriptedRegistry(), workers=workers, decoder_factory=lambda model_id: decoder, background_workers=background_workers
+    )
     return engine, decoder
 
 
@@ -110,6 +112,31 @@ def test_partials_and_batch_never_take_the_last_free_worker_while_streams_are_op
     streams.close()
     assert engine.live_streams == 0
     engine.close()
+
+
+def test_partials_may_take_every_worker_when_told_and_a_final_takes_the_first_free_one():
+    engine, decoder = scripted_engine(workers=2, background_workers=2)
+    streams = open_streams(engine, 3)
+    partials = [engine.submit(job(f"partial-{i}", Priority.PARTIAL, f"s{i}")) for i in range(3)]
+    decoder.started.wait(5)
+    time.sleep(0.2)
+    assert engine.load(max_age_s=0).busy == 2  # both workers on partials
+    final = engine.submit(job("final", Priority.FINAL))
+    decoder.gate.set()
+    final.result(10)
+    for f in partials:
+        f.result(10)
+    assert decoder.order[:3] == ["partial-0", "partial-1", "final"]  # before the third partial
+    streams.close()
+    engine.close()
+
+
+def test_background_workers_are_at_most_the_workers_and_never_negative():
+    engine, _ = scripted_engine(workers=2, background_workers=5)
+    assert engine.background_workers == 2
+    engine.close()
+    with pytest.raises(ValueError, match="partial workers"):
+        scripted_engine(workers=2, background_workers=-1)
 
 
 def batch_beside_an_open_stream():
