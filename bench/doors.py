@@ -2,6 +2,7 @@
 
     python -m bench.doors                       # tiny.en, every door
     python -m bench.doors --doors native deepgram --capacity-steps 12 14
+    python -m bench.doors --doors openai --capacity-steps --server-arg=--stable-lag-ms=1000   # accuracy only
 
 One gateway (``stt-gateway serve``, tiny.en, default settings) is started as
 a subprocess; for each door (native, OpenAI Realtime, Deepgram, AssemblyAI)
@@ -268,14 +269,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--doors", nargs="+", default=list(DOORS), choices=DOORS)
     parser.add_argument("--audio-dir", type=Path, help="a folder with manifest.jsonl (default ../shared/audio, else tests/data)")
     parser.add_argument("--accuracy-streams", type=int, default=4)
-    parser.add_argument("--capacity-steps", type=int, nargs="+", default=[10, 12, 13, 14, 15, 16])
+    parser.add_argument("--capacity-steps", type=int, nargs="*", default=[10, 12, 13, 14, 15, 16], help="none: accuracy only")
+    parser.add_argument("--server-arg", action="append", default=[], help="extra `stt-gateway serve` argument (repeatable)")
     parser.add_argument("--step-seconds", type=float, default=40.0)
     parser.add_argument("--out", type=Path, default=RESULTS / "doors.json")
     args = parser.parse_args(argv)
 
     clips = load_corpus(args.audio_dir)
     print(f"{len(clips)} clips, {sum(c.duration for c in clips):.0f} s of speech with references", flush=True)
-    server = ServerProcess(args.model, [])
+    server = ServerProcess(args.model, args.server_arg)
     report: dict = {"accuracy": {}, "capacity": {}}
     try:
         parts = split_evenly(clips, args.accuracy_streams)
@@ -311,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "model": args.model,
+        "server_args": args.server_arg,
         "clips": [c.id for c in clips],
         **report,
     }

@@ -339,13 +339,15 @@ def uploads_table() -> str:
 
 
 CAPTION_RUNS = (  # bench/captions.py's runs: the current code, then the levers tried on it
-    ("captions.json", "current code"),
+    ("captions.json", "current code (partials every 300 ms)"),
+    ("captions-interval400.json", "partials every 400 ms (before)"),
+    ("captions-interval300.json", "partials every 300 ms, the run that chose it"),
     ("captions-window3.json", "partials on a 3 s window"),
     ("captions-first-partials-first.json", "first partials before refreshes"),
     ("captions-lag1000.json", "stable lag 1 s"),
     ("captions-first-partial-300.json", "first partial at 300 ms"),
-    ("captions-repeat-1.json", "current code, run again"),
-    ("captions-repeat-2.json", "current code, a third run"),
+    ("captions-repeat-1.json", "every 400 ms, run again"),
+    ("captions-repeat-2.json", "every 400 ms, a third run"),
     ("captions-threads1.json", "one thread per decode"),
     ("captions-partial-workers2.json", "partials on both workers, one thread each"),
     ("captions-partial-workers2-repeat.json", "the same, run again"),
