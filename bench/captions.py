@@ -15,7 +15,8 @@ its events and their arrival times:
   text, or the final);
 - **caption update**: the time between changes of the shown text while an
   utterance is spoken (from its first words to its final), where the shown
-  text is the utterance's latest partial, then its final;
+  text is the utterance's latest partial, then its final; and the worst
+  stream's median of it (whether every stream's caption moves);
 - **word emission**: for each word of a final, from the word's end in the
   audio to the first event that showed it (a partial whose words had it at
   its place, or the final);
@@ -186,10 +187,17 @@ def measure(runs: list[Run]) -> dict:
     done = [run for run in runs if run.result is not None]
     merged = Measures()
     behind = errors = words = 0
+    stream_updates: list[float | None] = []  # each stream's caption update p50: fair cadence means no stream far above the rest
+    partial_rates: list[float] = []
     for run in done:
         assert run.result is not None
         m = measure_stream(run)
         merged.add(m)
+        if m.caption_update:
+            stream_updates.append(percentile(m.caption_update, 50))
+        # Partials this stream got per second of its audio: whether the engine
+        # served it as often as the others, whatever its speech made of them.
+        partial_rates.append(len(run.result.of_type("transcript.partial")) / run.playlist.duration)
         if not run.result.closed or (m.final and max(m.final) > BEHIND_S):
             behind += 1
         e, w = word_errors(run.playlist.text, run.result.text)
@@ -199,6 +207,9 @@ def measure(runs: list[Run]) -> dict:
     for name in SERIES:
         stats[f"{name}_p50"] = percentile(getattr(merged, name), 50)
         stats[f"{name}_p95"] = percentile(getattr(merged, name), 95)
+    stats["caption_update_worst_stream_p50"] = max((u for u in stream_updates if u is not None), default=None)
+    stats["partials_per_s_fewest"] = round(min(partial_rates), 3) if partial_rates else None
+    stats["partials_per_s_median"] = percentile(partial_rates, 50)
     stats["utterances"] = len(merged.final)
     stats["stable_violations"] = merged.violations
     stats["wer"] = errors / words if words else None

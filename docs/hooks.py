@@ -342,6 +342,7 @@ CAPTION_RUNS = (  # bench/captions.py's runs: the current code, then the levers 
     ("captions.json", "current code (partials every 300 ms)"),
     ("captions-interval400.json", "partials every 400 ms (before)"),
     ("captions-interval300.json", "partials every 300 ms, the run that chose it"),
+    ("captions-fairness.json", "partials every 300 ms, run again (per-stream columns in the file)"),
     ("captions-window3.json", "partials on a 3 s window"),
     ("captions-first-partials-first.json", "first partials before refreshes"),
     ("captions-lag1000.json", "stable lag 1 s"),
