@@ -29,6 +29,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,bench,dev]'
+	# The speaker encoder's weights ship in resemblyzer's wheel; its code (and torch) is never used.
+	$(BIN)/python -m pip install --quiet --no-deps resemblyzer==0.1.4
 	touch $(STAMP)
 
 $(SDK_STAMP): Makefile constraints-aibrary.txt
@@ -65,7 +67,7 @@ test-fast: $(STAMP)
 # Lint, types (strict where fully annotated), the import layers (pyproject.toml), the
 # container image and Kubernetes manifests (deploy-check), and the docs site (docs).
 check: $(STAMP) deploy-check docs
-	$(BIN)/ruff check gateway vad tests bench deploy docs
+	$(BIN)/ruff check gateway vad speakers tests bench deploy docs
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

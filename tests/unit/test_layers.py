@@ -2,7 +2,7 @@
 
 The rules live in pyproject.toml ([tool.importlinter]): transports -> core ->
 engine, the core sans-I/O (no web framework, no event loop, no json), and
-``vad`` free of ``gateway``. ``lint-imports`` checks them; the second test
+``vad`` and ``speakers`` free of ``gateway``. ``lint-imports`` checks them; the second test
 shows that it catches a breach.
 """
 
@@ -29,12 +29,14 @@ def test_the_layers_hold():
 
 
 def test_an_import_against_the_layers_is_caught(tmp_path):
-    for name in ("gateway", "vad"):
+    for name in ("gateway", "vad", "speakers"):
         shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
     with open(tmp_path / "gateway" / "core" / "events.py", "a") as f:
         f.write("\nimport json  # noqa\nfrom gateway.http import errors  # noqa\n")
     with open(tmp_path / "vad" / "detector.py", "a") as f:
+        f.write("\nimport gateway.audio  # noqa\n")
+    with open(tmp_path / "speakers" / "features.py", "a") as f:
         f.write("\nimport gateway.audio  # noqa\n")
     with open(tmp_path / "gateway" / "frontdoors" / "wire.py", "a") as f:
         f.write("\nimport socket  # noqa\n")
@@ -43,3 +45,4 @@ def test_an_import_against_the_layers_is_caught(tmp_path):
     assert "0 kept, 4 broken" in result.stdout, result.stdout
     assert "gateway.frontdoors.wire -> socket" in result.stdout
     assert "gateway.core.events -> gateway.http.errors" in result.stdout
+    assert "speakers.features -> gateway.audio" in result.stdout
