@@ -15,6 +15,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY gateway/ gateway/
 COPY vad/ vad/
+COPY speakers/ speakers/
 COPY demo/ demo/
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /dist .
 
@@ -52,7 +53,10 @@ RUN groupadd --system --gid 10001 stt \
 # of needing a compiler the slim image does not have.
 COPY constraints.txt /tmp/constraints.txt
 COPY --from=builder /dist/ /tmp/dist/
+# The speaker encoder's weights (speaker labels) come in resemblyzer's wheel,
+# installed without its dependencies: its code, and torch, are never used.
 RUN pip install --no-cache-dir --only-binary=:all: -c /tmp/constraints.txt /tmp/dist/stt_gateway-*.whl \
+    && pip install --no-cache-dir --only-binary=:all: --no-deps resemblyzer==0.1.4 \
     && rm -rf /tmp/dist /tmp/constraints.txt
 
 # The webhook outbox (SQLite) lives in the data dir, created only when

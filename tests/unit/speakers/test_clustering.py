@@ -1,0 +1,57 @@
+"""Clustering on made-up embeddings: voices as points on the unit sphere, windows as noisy copies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from speakers.clustering import MAX_SPEAKERS, cluster, in_order_of_appearance
+
+
+def windows_of(voices: list[int], spread: float = 0.15, dims: int = 256, seed: int = 0) -> np.ndarray:
+    """One unit embedding per entry of ``voices``: its voice's centre plus noise."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((max(voices) + 1, dims))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    points = centres[voices] + spread * rng.standard_normal((len(voices), dims)) / np.sqrt(dims)
+    return points / np.linalg.norm(points, axis=1, keepdims=True)
+
+
+def test_each_voice_is_one_label_numbered_in_order_of_appearance():
+    voices = [2, 2, 0, 0, 2, 1, 1, 0, 2, 1]
+    labels = cluster(windows_of(voices))
+    assert labels.tolist() == [0, 0, 1, 1, 0, 2, 2, 1, 0, 2]
+
+
+def test_windows_of_one_voice_are_one_speaker():
+    assert set(cluster(windows_of([0] * 12, spread=0.3)).tolist()) == {0}
+
+
+def test_speakers_expected_cuts_the_tree_at_that_count():
+    voices = [0, 1, 2, 3, 0, 1, 2, 3]
+    assert cluster(windows_of(voices)).max() == 3
+    assert cluster(windows_of(voices), speakers_expected=2).max() == 1
+    assert cluster(windows_of(voices), speakers_expected=1).tolist() == [0] * 8
+    assert cluster(windows_of([0, 1]), speakers_expected=5).max() == 1  # never more labels than windows
+
+
+def test_a_window_alone_and_none_at_all():
+    assert cluster(windows_of([0])).tolist() == [0]
+    assert cluster(np.zeros((0, 256))).tolist() == []
+
+
+@pytest.mark.parametrize("expected", [0, MAX_SPEAKERS + 1, -1])
+def test_speakers_expected_outside_one_to_eight_is_refused(expected):
+    with pytest.raises(ValueError, match="speakers_expected must be 1 to 8"):
+        cluster(windows_of([0, 1]), speakers_expected=expected)
+
+
+def test_bad_shapes_and_thresholds_are_refused():
+    with pytest.raises(ValueError, match="2-D"):
+        cluster(np.zeros(256))
+    with pytest.raises(ValueError, match="threshold"):
+        cluster(windows_of([0, 1]), threshold=0.0)
+
+
+def test_labels_are_renumbered_by_first_appearance():
+    assert in_order_of_appearance(np.array([5, 5, 2, 9, 2])).tolist() == [0, 0, 1, 2, 1]
