@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from speakers import VoiceEncoder, cluster, load_weights
+from speakers.turns import letter, speaker_at
 from tests.clips import load_clip
 
 # Six different voices (CMU ARCTIC, TIMIT, and four LibriSpeech readers).
@@ -81,13 +82,19 @@ def test_three_voices_in_turns_are_three_speakers(encoder, seed):
     with the default threshold: one label per voice, every window right."""
     voices = random.Random(seed).sample(VOICES, 3)
     samples, turns = conversation(voices, turns=12, seed=seed)
-    windows, owners = [], []
+    windows, owners, centres = [], [], []
     for start, end, voice in turns:
-        embedded, _ = encoder.embed_windows(samples[start:end])
+        embedded, at = encoder.embed_windows(samples[start:end])
         windows.append(embedded)
         owners += [voice] * len(embedded)
+        centres.append(at + start / 16000)
     labels = cluster(np.concatenate(windows))
     assert labels.max() + 1 == 3
     label_of = {voice: labels[owners.index(voice)] for voice in voices}
     assert len(set(label_of.values())) == 3
     assert [label_of[o] for o in owners] == labels.tolist()
+    # a word in the middle of each turn is its voice's
+    middles = np.array([(start + end) / 2 / 16000 for start, end, _ in turns])
+    heard = speaker_at(middles, np.concatenate(centres), labels)
+    assert heard.tolist() == [label_of[voice] for _, _, voice in turns]
+    assert [letter(int(label)) for label in labels[:1]] == ["A"]
