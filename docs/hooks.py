@@ -379,8 +379,32 @@ def captions_table() -> str:
     return table(header, rows) + source(*used, run=load(used[0]))
 
 
+def speakers_table() -> str:
+    """Speaker labels offline (bench/speakers.py): the conversations that tuned the clustering, then others."""
+    rows, used = [], []
+    for name, label in (("speakers.json", "tuning set (seed 0)"), ("speakers-seed1.json", "other conversations (seed 1)")):
+        run = load(name)
+        used.append(name)
+        clip = run["diarization_clip"]
+        rows += [
+            [
+                label, row["clustering"], f"{percent(row['turn_attribution'])} ({percent(row['turn_attribution_worst'], 0)})",
+                " / ".join(percent(row["by_voices"][n], 0) for n in ("2", "3", "4")), percent(row["window_accuracy"]),
+                percent(row["count_exact"], 0),
+                "-" if row["diarization_clip_speakers"] is None else f"{row['diarization_clip_speakers']} of {clip['voices']}",
+            ]
+            for row in run["rows"]
+        ]
+    header = [
+        "conversations", "clustering", "turn attribution (worst)", "2 / 3 / 4 voices", "windows right",
+        "speaker count exact", "diarization clip: voices found",
+    ]
+    return table(header, rows) + source(*used, run=load(used[0]))
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "captions": captions_table,
+    "speakers": speakers_table,
     "streaming": streaming_table,
     "streaming-capacity": capacity_table,
     "window": window_table,

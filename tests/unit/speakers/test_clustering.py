@@ -55,3 +55,13 @@ def test_bad_shapes_and_thresholds_are_refused():
 
 def test_labels_are_renumbered_by_first_appearance():
     assert in_order_of_appearance(np.array([5, 5, 2, 9, 2])).tolist() == [0, 0, 1, 2, 1]
+
+
+def test_a_group_too_small_to_be_a_voice_joins_the_nearest_one():
+    voices = [0] * 20 + [1] * 20 + [2]  # one stray window (a cough, a laugh) far from both voices
+    embeddings = windows_of(voices)
+    assert cluster(embeddings).tolist() == [0] * 20 + [1] * 20 + [cluster(embeddings)[-1]]
+    assert cluster(embeddings).max() == 1
+    assert cluster(embeddings, min_windows=1).max() == 2  # counted as a voice when told to
+    assert cluster(embeddings, speakers_expected=2).max() == 1  # the count is of voices, not of stray windows
+    assert cluster(embeddings, speakers_expected=2).tolist()[:40] == [0] * 20 + [1] * 20

