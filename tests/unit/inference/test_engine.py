@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import threading
 import time
@@ -114,19 +115,42 @@ def test_partials_and_batch_never_take_the_last_free_worker_while_streams_are_op
     engine.close()
 
 
+class OneByOneDecoder(RecordingDecoder):
+    """Each decode waits for its own release, so that one worker at a time can be freed."""
+
+    def __init__(self):
+        super().__init__()
+        self.release: collections.defaultdict[str, threading.Event] = collections.defaultdict(threading.Event)
+
+    def decode(self, audio, options):
+        self.order.append(options.prompt)
+        self.started.set()
+        self.release[options.prompt].wait(10)
+        return options.prompt
+
+    def wait_started(self, count: int) -> None:
+        deadline = time.monotonic() + 10
+        while len(self.order) < count:
+            assert time.monotonic() < deadline, f"only {self.order} started"
+            time.sleep(0.01)
+
+
 def test_partials_may_take_every_worker_when_told_and_a_final_takes_the_first_free_one():
-    engine, decoder = scripted_engine(workers=2, background_workers=2)
+    decoder = OneByOneDecoder()
+    engine = Engine(ScriptedRegistry(), workers=2, decoder_factory=lambda model_id: decoder, background_workers=2)
     streams = open_streams(engine, 3)
     partials = [engine.submit(job(f"partial-{i}", Priority.PARTIAL, f"s{i}")) for i in range(3)]
-    decoder.started.wait(5)
-    time.sleep(0.2)
+    decoder.wait_started(2)
     assert engine.load(max_age_s=0).busy == 2  # both workers on partials
     final = engine.submit(job("final", Priority.FINAL))
-    decoder.gate.set()
+    decoder.release["partial-0"].set()  # one worker frees up: it takes the final, not the third partial
+    decoder.wait_started(3)
+    assert set(decoder.order[:2]) == {"partial-0", "partial-1"} and decoder.order[2] == "final"
+    for label in ("partial-1", "final", "partial-2"):
+        decoder.release[label].set()
     final.result(10)
     for f in partials:
         f.result(10)
-    assert decoder.order[:3] == ["partial-0", "partial-1", "final"]  # before the third partial
     streams.close()
     engine.close()
 
