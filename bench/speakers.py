@@ -72,7 +72,33 @@ def load_voices(directory: Path) -> dict[str, np.ndarray]:
     return {voice: np.concatenate([decode_file(directory / f"{clip}.wav") for clip in clips]) for voice, clips in VOICES.items()}
 
 
-def conversation(voices: dict[str, np.ndarray], names: list[str], turns: int, rng: random.Random) -> Conversation:
+@dataclass
+class TurnWindows:
+    """A conversation's windows, turn by turn, as the VAD's utterances would give them."""
+
+    embeddings: np.ndarray  # (windows, 256)
+    owners: list[str]  # who really spoke in each window
+    turn_of: list[int]  # the index of its turn
+    centres_s: np.ndarray  # its centre in the conversation, seconds
+
+
+def embed_turns(encoder: VoiceEncoder, conv: Conversation) -> TurnWindows:
+    embeddings, owners, turn_of, centres = [], [], [], []
+    for k, (start, end, voice) in enumerate(conv.turns):
+        embedded, at = encoder.embed_windows(conv.samples[start:end])
+        embeddings.append(embedded)
+        centres.append(at + start / 16000)
+        owners += [voice] * len(embedded)
+        turn_of += [k] * len(embedded)
+    return TurnWindows(np.concatenate(embeddings), owners, turn_of, np.concatenate(centres))
+
+
+def conversation(
+    voices: dict[str, np.ndarray], names: list[str], turns: int, rng: random.Random, turn_s: tuple[float, float] = (2.0, 15.0)
+) -> Conversation:
+    """Turns of ``turn_s`` seconds taken in order from each voice's audio
+    (from its start again when it runs out), a different voice each turn,
+    0.3 to 1 s of silence between."""
     read = dict.fromkeys(names, 0)
     parts: list[np.ndarray] = []
     spans: list[tuple[int, int, str]] = []
@@ -81,7 +107,7 @@ def conversation(voices: dict[str, np.ndarray], names: list[str], turns: int, rn
         voice = rng.choice([n for n in names if n != last])
         last = voice
         audio = voices[voice]
-        length = min(int(rng.uniform(2, 15) * 16000), audio.size)
+        length = min(int(rng.uniform(*turn_s) * 16000), audio.size)
         start = read[voice] if read[voice] + length <= audio.size else 0
         read[voice] = start + length
         turn = audio[start : start + length]
@@ -146,20 +172,13 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.conversations):
             conv = conversation(voices, rng.sample(sorted(voices), count), turns=rng.randint(8, 14), rng=rng)
             started = time.process_time()
-            windows, owners, turn_of = [], [], []
-            for k, (start, end, voice) in enumerate(conv.turns):
-                embedded, _ = encoder.embed_windows(conv.samples[start:end])
-                windows.append(embedded)
-                owners += [voice] * len(embedded)
-                turn_of += [k] * len(embedded)
-            embeddings = np.concatenate(windows)
-            labels = cluster(embeddings)
+            w = embed_turns(encoder, conv)
+            cluster(w.embeddings)  # the default clustering, timed with the embedding: the cost of labels
             cpu += time.process_time() - started
             audio_s += conv.samples.size / 16000
             for t in args.thresholds:
-                results[str(t)].append(score(cluster(embeddings, threshold=t), owners, turn_of, conv))
-            results["expected"].append(score(cluster(embeddings, speakers_expected=count), owners, turn_of, conv))
-            del labels
+                results[str(t)].append(score(cluster(w.embeddings, threshold=t), w.owners, w.turn_of, conv))
+            results["expected"].append(score(cluster(w.embeddings, speakers_expected=count), w.owners, w.turn_of, conv))
 
     clip, present = DIARIZATION_CLIP
     samples = decode_file(args.audio_dir / f"{clip}.wav")

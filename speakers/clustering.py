@@ -63,10 +63,10 @@ def cluster(
         labels = fcluster(tree, t=min(speakers_expected, count), criterion="maxclust")
         for groups in range(speakers_expected, count + 1):
             cut = fcluster(tree, t=groups, criterion="maxclust")
-            if _voices(cut, min_windows) == speakers_expected:
+            voices = _voices(cut, min_windows)
+            if voices == speakers_expected:
                 labels = _absorb_small(embeddings, cut, min_windows)
-                break
-            if _voices(cut, min_windows) > speakers_expected:
+            if voices >= speakers_expected:
                 break
     return in_order_of_appearance(labels)
 

@@ -7,6 +7,7 @@ import random
 import numpy as np
 import pytest
 
+from bench.speakers import conversation, embed_turns
 from speakers import VoiceEncoder, cluster, load_weights
 from speakers.turns import letter, speaker_at
 from tests.clips import load_clip
@@ -54,47 +55,20 @@ def test_embeddings_are_unit_vectors_over_time(encoder):
     assert (np.diff(centres) > 0).all() and centres[-1] <= samples.size / 16000
 
 
-def conversation(voices: list[str], turns: int, seed: int) -> tuple[np.ndarray, list[tuple[int, int, str]]]:
-    """Turns of 2-5 s taken in order from each voice's clip, a different voice
-    each turn, with 0.3-1 s of silence between: samples and (start, end, voice)."""
-    rng = random.Random(seed)
-    audio = {v: load_clip(v) for v in voices}
-    read = dict.fromkeys(voices, 0)
-    parts: list[np.ndarray] = []
-    turns_at: list[tuple[int, int, str]] = []
-    at, last = 0, None
-    for _ in range(turns):
-        voice = rng.choice([v for v in voices if v != last])
-        last = voice
-        clip, length = audio[voice], int(rng.uniform(2, 5) * 16000)
-        start = read[voice] % max(1, clip.size - length)
-        turn = clip[start : start + length]
-        read[voice] += length
-        parts += [turn, np.zeros(int(rng.uniform(0.3, 1.0) * 16000), np.float32)]
-        turns_at.append((at, at + turn.size, voice))
-        at += turn.size + parts[-1].size
-    return np.concatenate(parts), turns_at
-
-
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_three_voices_in_turns_are_three_speakers(encoder, seed):
     """Windows of each turn (the speech, as the VAD would give it) clustered
     with the default threshold: one label per voice, every window right."""
     voices = random.Random(seed).sample(VOICES, 3)
-    samples, turns = conversation(voices, turns=12, seed=seed)
-    windows, owners, centres = [], [], []
-    for start, end, voice in turns:
-        embedded, at = encoder.embed_windows(samples[start:end])
-        windows.append(embedded)
-        owners += [voice] * len(embedded)
-        centres.append(at + start / 16000)
-    labels = cluster(np.concatenate(windows))
+    conv = conversation({v: load_clip(v) for v in voices}, voices, turns=12, rng=random.Random(seed), turn_s=(2.0, 5.0))
+    w = embed_turns(encoder, conv)
+    labels = cluster(w.embeddings)
     assert labels.max() + 1 == 3
-    label_of = {voice: labels[owners.index(voice)] for voice in voices}
+    label_of = {voice: labels[w.owners.index(voice)] for voice in voices}
     assert len(set(label_of.values())) == 3
-    assert [label_of[o] for o in owners] == labels.tolist()
+    assert [label_of[o] for o in w.owners] == labels.tolist()
     # a word in the middle of each turn is its voice's
-    middles = np.array([(start + end) / 2 / 16000 for start, end, _ in turns])
-    heard = speaker_at(middles, np.concatenate(centres), labels)
-    assert heard.tolist() == [label_of[voice] for _, _, voice in turns]
+    middles = np.array([(start + end) / 2 / 16000 for start, end, _ in conv.turns])
+    heard = speaker_at(middles, w.centres_s, labels)
+    assert heard.tolist() == [label_of[voice] for _, _, voice in conv.turns]
     assert [letter(int(label)) for label in labels[:1]] == ["A"]
