@@ -138,17 +138,25 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
+    from speakers import WeightsError
+
     from . import formats
     from .audio import AudioDecodeError
     from .core.options import channel_labels
+    from .files.diarization import Diarization, ReferenceClipError, known_speaker
     from .files.transcription import BatchInputError, BatchRequest
     from .files.upload import Upload, transcribe_upload_blocking
     from .inference.engine import Engine
     from .inference.models import LoadSettings, ModelError, ModelRegistry
 
-    if args.format == "diarized_json" and not args.multichannel:
-        print("stt-gateway: diarized_json names speakers by channel: add --multichannel", file=sys.stderr)
-        return 2
+    diarization = None
+    if args.diarize or args.speakers or args.speaker or (args.format == "diarized_json" and not args.multichannel):
+        try:
+            known = tuple(known_speaker(*_named_clip(spec)) for spec in args.speaker)
+            diarization = Diarization(speakers_expected=args.speakers, known=known)
+        except (ReferenceClipError, ValueError, OSError) as exc:
+            print(f"stt-gateway: {exc}", file=sys.stderr)
+            return 2
     try:  # the file is read twice and never held whole: hours of audio take little memory
         upload = Upload.read(args.file, keep_channels=args.multichannel)
     except (AudioDecodeError, OSError) as exc:
@@ -163,14 +171,25 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         registry = ModelRegistry(args.model, LoadSettings(cpu_threads=args.cpu_threads, workers=args.workers))
         engine = Engine(registry)
         words = args.word_timestamps or args.format == "verbose_json"
-        request = BatchRequest(language=args.language, task=args.task, prompt=args.prompt, word_timestamps=words)
+        request = BatchRequest(
+            language=args.language, task=args.task, prompt=args.prompt, word_timestamps=words, diarization=diarization
+        )
         result = transcribe_upload_blocking(engine, upload, request, labels)
-    except (ModelError, BatchInputError) as exc:
+    except (ModelError, BatchInputError, WeightsError) as exc:
         print(f"stt-gateway: {exc}", file=sys.stderr)
         return 2
     engine.close()
     print(formats.render(result, args.format, words, indent=2).rstrip("\n"))
     return 0
+
+
+def _named_clip(spec: str) -> tuple[str, bytes]:
+    """``NAME=PATH`` of --speaker: the name and the clip's bytes."""
+    name, equals, path = spec.partition("=")
+    if not equals or not name.strip() or not path:
+        raise ValueError(f"--speaker takes NAME=CLIP (a name and an audio file), not {spec!r}")
+    with open(path, "rb") as clip:
+        return name, clip.read(10_000_000)  # a 10 s clip is far smaller; the decoder refuses what is longer
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -215,6 +234,15 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--format", choices=("text", "json", "srt", "vtt", "verbose_json", "diarized_json"), default="text")
     tr.add_argument("--multichannel", action="store_true", help="transcribe each channel on its own (a call's two parties)")
     tr.add_argument("--channel-labels", help="with --multichannel: names, one per channel, comma-separated (e.g. agent,caller)")
+    tr.add_argument(
+        "--diarize", action="store_true",
+        help="label who said what (speakers A, B, ... in order of first appearance; each channel on its own with --multichannel)",
+    )
+    tr.add_argument("--speakers", type=int, metavar="N", help="with --diarize: the file holds N speakers (1 to 8)")
+    tr.add_argument(
+        "--speaker", action="append", default=[], metavar="NAME=CLIP",
+        help="with --diarize: a known speaker's name and a 2-10 s clip of their voice (up to 4); the matching voice is named",
+    )
     tr.add_argument("--word-timestamps", action="store_true", help="include words in verbose_json")
     tr.add_argument("--workers", type=int, default=ServerConfig.workers, help="decodes in parallel (default %(default)s)")
     tr.add_argument("--cpu-threads", type=int, default=ServerConfig.cpu_threads, help="threads per decode (default %(default)s)")

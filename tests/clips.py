@@ -98,3 +98,22 @@ def check_continuous(finals: list[dict]) -> None:
         assert after["ended_at"] >= before["ended_at"]
     texts = [f["segment"]["text"].strip() for f in finals if f["segment"]["text"].strip()]
     assert len(texts) == len(set(texts)), texts
+
+
+# Three voices taking turns (leopard-en, ds-arctic-a0024, lhotse-libri: a
+# LibriSpeech reader, a CMU ARCTIC speaker and another reader), each turn a
+# whole clip, pauses of 0.5-0.9 s: who said what (speaker labels).
+TURNS = (["leopard-en", "ds-arctic-a0024", "lhotse-libri-2412-153948-0000", "ds-arctic-a0024", "leopard-en"],
+         [0.6, 0.8, 0.5, 0.9, 0.7])
+
+
+def turns_of(order: list[str], gaps: list[float], lead_s: float = 0.5) -> tuple[np.ndarray, list[tuple[float, float, str]]]:
+    """``spoken``'s audio, and each turn's (start, end, clip) in seconds: where its speech is."""
+    audio, _ = spoken(order, gaps, lead_s)
+    turns, at = [], lead_s
+    for clip_id, gap in zip(order, gaps, strict=True):
+        samples = load_clip(clip_id)
+        first, last = speech_bounds(samples)
+        turns.append((at + first, at + last, clip_id))
+        at += samples.size / 16000 + gap
+    return audio, turns

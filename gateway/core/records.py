@@ -40,6 +40,10 @@ class Segment:
     words: tuple[Word, ...] = ()
     channel: int | None = None  # of a multichannel file: which channel it was said on
     label: str | None = None  # that channel's name
+    speaker: str | None = None  # diarized: who said it (A, B, ..., a known speaker's name, or channel/A)
+    # A live final's words, where the voice changed inside its utterance: each word's own speaker
+    # (empty: every word is the segment's).
+    word_speakers: tuple[str, ...] = ()
 
     def to_dict(self, words: bool = True, word_probability: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -56,14 +60,22 @@ class Segment:
         }
         if self.channel is not None:
             out["channel"] = self.channel
+        if self.speaker is not None:
+            out["speaker"] = self.speaker
         if words:
             out["words"] = self.word_dicts(word_probability)
         return out
 
     def word_dicts(self, probability: bool = True) -> list[dict[str, Any]]:
-        """Its words on the wire (with ``channel`` when it has one)."""
-        extra = {} if self.channel is None else {"channel": self.channel}
-        return [w.to_dict(probability) | extra for w in self.words]
+        """Its words on the wire (with ``channel`` and ``speaker`` when it has them)."""
+        extra: dict[str, Any] = {} if self.channel is None else {"channel": self.channel}
+        if self.speaker is not None:
+            extra["speaker"] = self.speaker
+        out = [w.to_dict(probability) | extra for w in self.words]
+        if self.word_speakers:
+            for word, speaker in zip(out, self.word_speakers, strict=True):
+                word["speaker"] = speaker
+        return out
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,10 @@ faster-whisper's seek would. On the batch benchmark's 4.3 minutes of English
 With the language known up front (asked for, or an English-only model)
 ``ahead`` chunks are queued at once; otherwise the first chunk is decoded
 alone and its detected language is kept for the rest.
+
+Diarized (``BatchRequest.diarization``), each chunk's voiced speech is also
+embedded as it passes, and the joined result is labelled by speaker
+(``gateway.files.diarization``).
 """
 
 from __future__ import annotations
@@ -37,10 +41,11 @@ import numpy as np
 from gateway.audio.resample import SAMPLE_RATE
 from gateway.core.records import Segment, Transcription, make_segment
 from gateway.inference.engine import Engine
-from gateway.inference.jobs import DecodeJob, Priority
+from gateway.inference.jobs import DecodeJob, Priority, VoiceWindows
 from gateway.inference.records import DecodeOptions, Decoding
 
 from .chunks import Span, SpeechRegion, plan_chunks, speech_regions, subtract_spans
+from .diarization import Diarization, embed_job, label_later, reference_job
 from .feed import ArrayChunks, Chunk, ChunkSource
 
 AHEAD = 6  # chunks of one file queued or decoding at once: the engine's workers stay busy, memory stays small
@@ -58,6 +63,7 @@ class BatchRequest:
     prompt: str | None = None
     temperature: float = 0.0
     word_timestamps: bool = False
+    diarization: Diarization | None = None  # label who said what
 
 
 def temperature_schedule(temperature: float) -> tuple[float, ...]:
@@ -101,6 +107,7 @@ class FileTranscription:
         self._unsettled: dict[Span, int] = {chunk: 1 for chunk in self.chunks}
         self._audio: dict[Span, np.ndarray] = {}  # the chunks being decoded: their pieces are cut from them
         self._told = 0  # chunks whose text ``new_text`` has given
+        self._voices: list[VoiceWindows] = []  # diarized: each chunk's speaker windows, in file time
 
     @classmethod
     def of_audio(cls, audio: np.ndarray, request: BatchRequest, **tuning: Any) -> FileTranscription:
@@ -196,11 +203,13 @@ class FileTranscription:
         chunks are held at once (one until the language is known). Closing
         it early cancels the pieces still queued."""
         language = known_language(engine, self.request)
-        pending: deque[tuple[Span, Future[Decoding]]] = deque()
+        pending: deque[tuple[Span, Future[Any], bool]] = deque()  # a piece's decoding, or (True) a chunk's voices
         taken = 0  # chunks taken from the source
+        diarization = self.request.diarization
+        references = [engine.submit(reference_job(k)) for k in diarization.known] if diarization else []
 
         def submit(pieces: list[Span]) -> None:
-            pending.extend((p, engine.submit(self.job(p, language))) for p in pieces)
+            pending.extend((p, engine.submit(self.job(p, language)), False) for p in pieces)
 
         try:
             while True:
@@ -213,19 +222,37 @@ class FileTranscription:
                     taken += 1
                     self._audio[span] = audio
                     submit([span])
+                    if diarization:
+                        pending.append((span, engine.submit(embed_job(span, audio, self.regions)), True))
                 if not pending:
                     break
-                piece, future = pending[0]
-                decoding = yield future
+                piece, future, voices = pending[0]
+                result = yield future
                 pending.popleft()
+                if voices:
+                    self._voices.append(result.shifted(piece[0] / SAMPLE_RATE))
+                    continue
                 if language is None:  # the first chunk, decoded alone: its language is kept
-                    language = decoding.language
-                submit(self.settle(piece, decoding))
+                    language = result.language
+                submit(self.settle(piece, result))
+            assert language is not None, "a file has at least one chunk"
+            transcription = self.join(language)
+            if diarization is None:
+                return transcription
+            heard = []
+            for reference in references:
+                heard.append((yield reference))
+            r = self.request
+            labelled: Transcription = yield label_later(
+                transcription, VoiceWindows.join(self._voices), heard, diarization,
+                lambda text: engine.text_tokens(r.model, text, language, r.task),
+            )
+            return labelled
         finally:
-            for _, future in pending:
+            for _, future, _ in pending:
                 future.cancel()
-        assert language is not None, "a file has at least one chunk"
-        return self.join(language)
+            for reference in references:
+                reference.cancel()
 
     def join(self, language: str) -> Transcription:
         """The settled pieces in file time, in order, as one transcription."""
@@ -246,7 +273,7 @@ class FileTranscription:
             segments.append(
                 make_segment(
                     len(segments), start, s.text, s.tokens, d, s.words, offset, lo, hi,
-                    keep_words=self.request.word_timestamps,
+                    keep_words=self.request.word_timestamps or self.request.diarization is not None,
                 )
             )
         text = "".join(s.text for s in segments).strip()
@@ -335,9 +362,22 @@ async def transcribe_channels(
 
 
 def join_channels(results: Sequence[Transcription], labels: Sequence[str]) -> Transcription:
-    marked = [replace(s, channel=c, label=labels[c]) for c, r in enumerate(results) for s in r.segments]
+    """Diarized, each channel was on its own: a speaker is the channel's
+    label, ``label/A`` only where a channel holds more than one voice."""
+    marked = [
+        replace(s, channel=c, label=labels[c], speaker=_channel_speaker(labels[c], s.speaker, r))
+        for c, r in enumerate(results)
+        for s in r.segments
+    ]
     marked.sort(key=lambda s: (s.start, s.channel or 0))
     segments = [replace(s, id=i) for i, s in enumerate(marked)]
     text = " ".join(s.text.strip() for s in segments if s.text.strip())
     language = next((r.language for r in results if any(s.text.strip() for s in r.segments)), results[0].language)
     return Transcription(text, results[0].task, language, max(r.duration for r in results), segments)
+
+
+def _channel_speaker(label: str, speaker: str | None, result: Transcription) -> str | None:
+    if speaker is None:
+        return None
+    voices = {s.speaker for s in result.segments if s.speaker is not None}
+    return f"{label}/{speaker}" if len(voices) > 1 else label

@@ -1,5 +1,6 @@
 """Subtitles: SubRip (srt) and WebVTT cues, one per segment with text; a
-multichannel file's cues name their channel (``label: text``, WebVTT's ``<v label>``)."""
+diarized file's cues name their speaker, a multichannel file's their channel
+(``A: text``, WebVTT's ``<v A>``)."""
 
 from __future__ import annotations
 
@@ -25,8 +26,9 @@ def _cues(segments: list[Segment]) -> Iterator[tuple[Segment, str]]:
 
 
 def _speaker(segment: Segment) -> str:
-    """The channel's label of a multichannel file's cue, or nothing."""
-    return "" if segment.label is None else " ".join(segment.label.split()).replace("-->", "->")
+    """Who said a cue: its speaker (diarized), its channel's label (multichannel), or nothing."""
+    name = segment.speaker or segment.label
+    return "" if name is None else " ".join(name.split()).replace("-->", "->")
 
 
 def _vtt_escape(text: str) -> str:

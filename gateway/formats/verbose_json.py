@@ -24,7 +24,8 @@ def to_verbose_json(
 
 def to_diarized_json(result: Transcription) -> dict[str, Any]:
     """OpenAI's diarized_json: segments of type ``transcript.text.segment``
-    with a ``speaker``, here the channel's label (a multichannel file)."""
+    with a ``speaker``: the voice diarization found, or the channel's
+    label (a multichannel file, one voice per channel)."""
     return {
         "task": "transcribe",
         "duration": round(result.duration, 3),
@@ -36,7 +37,7 @@ def to_diarized_json(result: Transcription) -> dict[str, Any]:
                 "start": round(s.start, 3),
                 "end": round(s.end, 3),
                 "text": s.text.strip(),
-                "speaker": s.label if s.label is not None else "0",
+                "speaker": s.speaker or s.label or "A",
             }
             for s in result.segments
             if s.text.strip()

@@ -8,6 +8,8 @@ fields get FastAPI's 422 validation body naming the field; the work itself is
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable
 from typing import Annotated, Any, Literal, TypeVar
@@ -22,10 +24,13 @@ from gateway.config import ServerConfig
 from gateway.core.languages import english_only_refusal, normalise_language
 from gateway.core.options import channel_labels, prompt_too_long
 from gateway.core.records import Transcription
+from gateway.files.diarization import MAX_KNOWN_SPEAKERS, Diarization, KnownSpeaker, ReferenceClipError, known_speaker
 from gateway.files.transcription import BatchInputError, BatchRequest
 from gateway.files.upload import Upload, transcribe_upload, upload_text
 from gateway.inference.engine import Engine
-from gateway.inference.models import ModelError, ModelInfo, ModelRegistry, UnknownModelError, all_languages
+from gateway.inference.models import ModelError, ModelInfo, ModelRegistry, UnknownModelError, all_languages, is_diarizing_model
+from speakers import WeightsError
+from speakers.clustering import MAX_SPEAKERS
 
 from . import observability as metrics
 from .errors import error_body, openai_error
@@ -57,7 +62,8 @@ class TranscriptionForm(BaseModel):
     prompt: str = Field("", description="Optional text to guide the model's style or continue a previous audio segment")
     response_format: Literal["json", "text", "srt", "verbose_json", "vtt", "diarized_json"] = Field(
         "verbose_json",
-        description="Format of the transcription response; diarized_json names each segment's speaker by its channel (multichannel=true)",
+        description="Format of the transcription response; diarized_json names each segment's speaker "
+        "(on a mono file it implies diarize=true; with multichannel=true, the channel)",
     )
     temperature: float = Field(0, ge=0, le=1, description="Sampling temperature, 0 to 1; 0 uses Whisper's fallback")
     multichannel: bool = Field(
@@ -65,6 +71,22 @@ class TranscriptionForm(BaseModel):
     )
     channel_labels: str = Field(
         "", max_length=600, description="With multichannel: comma-separated names, one per channel (default 0,1,…)"
+    )
+    diarize: bool = Field(
+        False,
+        description="Label who said what: segments and words carry speaker (A, B, ... in order of first appearance); "
+        "a segment holds one speaker. Implied by diarized_json on a mono file and by the model gpt-4o-transcribe-diarize",
+    )
+    speakers_expected: int = Field(0, description="With diarize: how many speakers the file holds, 1 to 8 (0 or absent: found)")
+    known_speaker_names: list[str] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("known_speaker_names", "known_speaker_names[]"),
+        description="With diarize: up to 4 names, one per reference clip; a voice that matches a clip is named after it",
+    )
+    known_speaker_references: list[str] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("known_speaker_references", "known_speaker_references[]"),
+        description="With diarize: reference clips of the known speakers, 2 to 10 s each, as data URLs (data:audio/wav;base64,...)",
     )
     stream: bool = Field(
         False,
@@ -101,7 +123,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "Missing or invalid API key (when the server has keys)"},
     404: {"model": ErrorBody, "description": "Unknown model; the message lists the available ones"},
     413: {"model": ErrorBody, "description": "The upload is larger than --max-upload-mb, or its audio longer than --max-audio-s"},
-    503: {"model": ErrorBody, "description": "The model cannot be loaded, or --max-uploads uploads are being transcribed (Retry-After)"},
+    503: {
+        "model": ErrorBody,
+        "description": "The model (or, diarizing, the speaker model) cannot be loaded, or --max-uploads uploads are being transcribed (Retry-After)",
+    },
 }
 
 # The 200 of a transcription: the response_format asked for, or events with stream=true.
@@ -212,6 +237,40 @@ def _error(status: int, message: str, param: str | None = None, code: str | None
     return openai_error(status, message, param, code, **extra)
 
 
+def diarization_of(form: TranscriptionForm) -> Diarization | JSONResponse:
+    """What a request asks of diarization, its reference clips decoded; a 400 naming the field at fault."""
+    if form.speakers_expected and not 1 <= form.speakers_expected <= MAX_SPEAKERS:
+        return _error(400, f"speakers_expected must be 1 to {MAX_SPEAKERS}, not {form.speakers_expected}", "speakers_expected")
+    names, clips = form.known_speaker_names, form.known_speaker_references
+    if len(names) != len(clips):
+        return _error(
+            400, f"{len(names)} known_speaker_names for {len(clips)} known_speaker_references: one name per clip",
+            "known_speaker_names",
+        )
+    if len(clips) > MAX_KNOWN_SPEAKERS:
+        return _error(400, f"at most {MAX_KNOWN_SPEAKERS} known_speaker_references, not {len(clips)}", "known_speaker_references")
+    if len({n.strip() for n in names}) != len(names):
+        return _error(400, "known_speaker_names must differ", "known_speaker_names")
+    known: list[KnownSpeaker] = []
+    for name, clip in zip(names, clips, strict=True):
+        try:
+            known.append(known_speaker(name, data_url_bytes(clip)))
+        except ReferenceClipError as exc:
+            return _error(400, str(exc), exc.field, "invalid_reference")
+    return Diarization(speakers_expected=form.speakers_expected or None, known=tuple(known))
+
+
+def data_url_bytes(url: str) -> bytes:
+    """The bytes of a ``data:<type>;base64,<data>`` URL (how OpenAI takes reference clips)."""
+    head, comma, data = url.partition(",")
+    if not comma or not head.startswith("data:") or not head.endswith(";base64"):
+        raise ReferenceClipError("a known speaker reference is a data URL: data:audio/wav;base64,<the clip in base64>")
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ReferenceClipError("a known speaker reference's base64 data is not valid base64") from None
+
+
 def install_batch_routes(app: FastAPI, engine: Engine, registry: ModelRegistry, config: ServerConfig) -> None:
     max_bytes = int(config.max_upload_mb * 1_000_000)
     app.add_middleware(UploadLimit, max_bytes=max_bytes)
@@ -250,13 +309,20 @@ def install_batch_routes(app: FastAPI, engine: Engine, registry: ModelRegistry, 
             return too_large(max_bytes)
         if not data:
             return _error(400, "the uploaded file is empty", "file", "empty_file")
-        if form.response_format == "diarized_json" and not form.multichannel:
-            return _error(
-                400, "diarized_json names speakers by channel: send multichannel=true with one speaker per channel "
-                "(the gateway does not tell voices apart within a channel)", "response_format",
-            )
         if form.multichannel and form.stream:
             return _error(400, "stream=true and multichannel=true together are not served; use one of them", "stream")
+        diarize = form.diarize or is_diarizing_model(form.model) or (form.response_format == "diarized_json" and not form.multichannel)
+        diarization: Diarization | None = None
+        if diarize:
+            asked = await asyncio.get_running_loop().run_in_executor(None, diarization_of, form)  # decodes the clips
+            if isinstance(asked, JSONResponse):
+                return asked
+            diarization = asked
+            if form.stream:
+                return _error(400, "stream=true does not carry speaker labels; leave out stream or diarize", "stream")
+        elif form.speakers_expected or form.known_speaker_names or form.known_speaker_references:
+            field = "speakers_expected" if form.speakers_expected else "known_speaker_names"
+            return _error(400, f"{field} is for diarization: send diarize=true as well", field)
         loop = asyncio.get_running_loop()
         try:  # the first pass over the file (bounded: no audio is kept); the second is the transcription's
             upload = await loop.run_in_executor(None, Upload.read, data, config.max_audio_s, form.multichannel)
@@ -269,7 +335,7 @@ def install_batch_routes(app: FastAPI, engine: Engine, registry: ModelRegistry, 
         words = "word" in form.timestamp_granularities
         request = BatchRequest(
             model=model_id, language=language, task=task, prompt=form.prompt or None,
-            temperature=form.temperature, word_timestamps=words,
+            temperature=form.temperature, word_timestamps=words, diarization=diarization,
         )
         labels: tuple[str, ...] = ()
         if form.multichannel:
@@ -291,6 +357,8 @@ def install_batch_routes(app: FastAPI, engine: Engine, registry: ModelRegistry, 
             return _error(400, str(exc), "file", "empty_audio")
         except ModelError as exc:
             return _error(503, str(exc), "model", "model_unavailable")
+        except WeightsError as exc:
+            return _error(503, f"speaker labels are not available: {exc}", "diarize", "speaker_model_unavailable")
         metrics.batch_requests.labels("200").inc()
         fmt = form.response_format
         return Response(formats.render(result, fmt, words), media_type=formats.MEDIA_TYPES[fmt])

@@ -162,6 +162,10 @@ class WhisperDecoder:
         token, probability = self.model.model.detect_language(encoder_output)[0][0]
         return token[2:-2], probability
 
+    def text_tokens(self, text: str, language: str, task: str) -> tuple[int, ...]:
+        """Token ids of ``text`` (as a segment's ``tokens``: no special tokens)."""
+        return tuple(self.tokenizer(language, task).encode(text)) if text else ()
+
     def tokenizer(self, language: str, task: str) -> Any:
         """faster-whisper's tokenizer for a language and task (cached)."""
         from faster_whisper.tokenizer import Tokenizer

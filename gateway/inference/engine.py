@@ -11,6 +11,11 @@ decodes in parallel) take the most urgent job first:
    newer one replaces it (the older future is cancelled);
 4. batch chunks of uploaded files.
 
+Speaker embeddings (``EmbedJob``: who is speaking, for diarization) are
+model work too and queue here with their caller's priority: a live
+utterance's with its final, a file's with its chunks. The speaker encoder
+is loaded at the first one.
+
 Decodes cannot be interrupted, so while live streams are open, partials and
 batch together may occupy at most ``workers - 1`` workers: a final never
 waits behind them, and under load partials stretch instead (measured: with
@@ -37,8 +42,8 @@ from typing import Protocol
 
 import numpy as np
 
-from .decoder import WhisperDecoder
-from .jobs import DecodeJob, Priority
+from .decoder import SAMPLE_RATE, WhisperDecoder
+from .jobs import DecodeJob, EmbedJob, Job, Priority, VoiceWindows
 from .models import ModelRegistry
 from .records import DecodeOptions, Decoding
 
@@ -50,8 +55,17 @@ class Decoder(Protocol):
 
     def decode(self, audio: np.ndarray, options: DecodeOptions) -> Decoding: ...
 
+    def text_tokens(self, text: str, language: str, task: str) -> tuple[int, ...]: ...
+
+
+class VoiceEncoder(Protocol):
+    """What the engine needs of the speaker encoder (``speakers.VoiceEncoder``)."""
+
+    def embed_windows(self, samples: np.ndarray, hop_s: float = 0.75) -> tuple[np.ndarray, np.ndarray]: ...
+
 
 DecoderFactory = Callable[[str], Decoder]  # canonical model id -> decoder
+EncoderFactory = Callable[[], VoiceEncoder]
 Observer = Callable[[str, float, float, Decoding | None], None]  # kind, queued s, decode s, result
 
 
@@ -59,7 +73,7 @@ Observer = Callable[[str, float, float, Decoding | None], None]  # kind, queued 
 class _Entry:
     priority: int
     seq: int
-    job: DecodeJob = field(compare=False)
+    job: Job = field(compare=False)
     future: Future = field(compare=False)
     submitted: float = field(compare=False, default=0.0)
     promoted: bool = field(compare=False, default=False)  # re-queued higher up
@@ -112,9 +126,12 @@ class Engine:
         decoder_factory: DecoderFactory | None = None,
         clock: Callable[[], float] = time.monotonic,
         background_workers: int | None = None,
+        encoder_factory: EncoderFactory | None = None,
     ):
         """``decoder_factory`` makes the decoder of a model id (default: a
-        ``WhisperDecoder`` over the registry's loaded model); ``clock`` times
+        ``WhisperDecoder`` over the registry's loaded model), ``encoder_factory``
+        the speaker encoder (default: ``speakers.VoiceEncoder`` on the
+        installed weights); ``clock`` times
         the queue and the decodes (tests pass a scripted one)."""
         self.registry = registry
         self.workers = workers or registry.settings.workers
@@ -138,8 +155,10 @@ class Engine:
         self._busy_background = 0  # partials and batch running
         self._decoders: dict[str, Decoder] = {}
         self._decoders_lock = threading.Lock()
-        # (finished, decode seconds, queued seconds, priority) of recent jobs
-        self._history: deque[tuple[float, float, float, int]] = deque(maxlen=2048)
+        self._encoder_factory = encoder_factory or _speaker_encoder
+        self._encoder: VoiceEncoder | None = None
+        # (finished, run seconds, queued seconds, priority, a decode) of recent jobs
+        self._history: deque[tuple[float, float, float, int, bool]] = deque(maxlen=2048)
         self._load_cache: tuple[float, float, EngineLoad] | None = None
         self._threads = [
             threading.Thread(target=self._work, name=f"decode-{i}", daemon=True)
@@ -167,8 +186,9 @@ class Engine:
         return self._live_streams
 
     # -- submitting -------------------------------------------------------
-    def submit(self, job: DecodeJob) -> Future:
-        """Queue a job; the future resolves to a ``Decoding``."""
+    def submit(self, job: Job) -> Future:
+        """Queue a job; the future resolves to a ``Decoding`` (an
+        ``EmbedJob``'s: ``VoiceWindows``)."""
         future: Future = Future()
         with self._cond:
             if self._closed:
@@ -264,6 +284,27 @@ class Engine:
                     self._decoders[model_id] = decoder
         return decoder
 
+    def voice_encoder(self) -> VoiceEncoder:
+        """The speaker encoder, loaded at first use (``speakers.WeightsError``
+        when its weights are not installed)."""
+        encoder = self._encoder
+        if encoder is None:
+            with self._decoders_lock:
+                if self._encoder is None:
+                    self._encoder = self._encoder_factory()
+                encoder = self._encoder
+        return encoder
+
+    def text_tokens(self, model: str | None, text: str, language: str, task: str = "transcribe") -> tuple[int, ...]:
+        """``text``'s token ids in a model's tokenizer (a segment split in two
+        carries each part's own)."""
+        return self.decoder(model).text_tokens(text, language, task)
+
+    def _run(self, job: Job) -> Decoding | VoiceWindows:
+        if isinstance(job, EmbedJob):
+            return embed_spans(self.voice_encoder(), job)
+        return self.decoder(job.model).decode(job.audio, job.options)
+
     # -- workers ----------------------------------------------------------
     def _next(self) -> _Entry | None:
         """Pop the most urgent runnable job; None when closed and drained."""
@@ -302,15 +343,18 @@ class Engine:
             # stays batch work even when its wait moved it up.
             kind = entry.job.priority if entry.job.priority is Priority.BATCH else Priority(entry.priority)
             started = self._clock()
+            result: Decoding | VoiceWindows | None
             try:
-                decoding = self.decoder(entry.job.model).decode(entry.job.audio, entry.job.options)
+                result = self._run(entry.job)
             except BaseException as exc:  # reported to the submitter, never lost
-                log.exception("decode failed")
+                log.exception("decode failed" if isinstance(entry.job, DecodeJob) else "speaker embedding failed")
                 entry.future.set_exception(exc)
-                decoding = None
+                result = None
             else:
-                entry.future.set_result(decoding)
+                entry.future.set_result(result)
             finished = self._clock()
+            is_decode = isinstance(entry.job, DecodeJob)
+            decoding = result if isinstance(result, Decoding) else None
             if decoding is not None and log.isEnabledFor(logging.DEBUG):
                 log.debug(
                     "%s %.2fs audio: %s window, %d attempt(s), waited %.3fs, took %.3fs",
@@ -321,10 +365,11 @@ class Engine:
                 self._busy -= 1
                 if Priority(entry.priority).background:
                     self._busy_background -= 1
-                self._history.append((finished, finished - started, started - entry.submitted, kind))
+                self._history.append((finished, finished - started, started - entry.submitted, kind, is_decode))
                 self._cond.notify_all()
             if self._observer is not None:
-                self._observer(Priority(kind).name.lower(), started - entry.submitted, finished - started, decoding)
+                name = Priority(kind).name.lower() if is_decode else "speakers"
+                self._observer(name, started - entry.submitted, finished - started, decoding)
 
     # -- state ------------------------------------------------------------
     def load(self, window_s: float = 10.0, max_age_s: float = 0.25) -> EngineLoad:
@@ -343,11 +388,11 @@ class Engine:
             recent = [h for h in self._history if now - h[0] <= window_s]
             # The last 64 final-class decodes, whatever their age: a pause
             # in speech must not make the engine forget how slow finals are.
-            final_decodes = [h[1] for h in self._history if not Priority(h[3]).background][-64:]
+            final_decodes = [h[1] for h in self._history if not Priority(h[3]).background and h[4]][-64:]
             busy = self._busy
         busy_time = sum(min(h[1], window_s) for h in recent)
         final_time = sum(min(h[1], window_s) for h in recent if not Priority(h[3]).background)
-        waits = sorted(h[2] for h in recent if h[3] == Priority.FINAL)
+        waits = sorted(h[2] for h in recent if h[3] == Priority.FINAL and h[4])
         decodes = sorted(final_decodes)
         p95 = waits[int(0.95 * (len(waits) - 1))] if waits else 0.0
         return EngineLoad(
@@ -370,3 +415,19 @@ class Engine:
         if wait:
             for t in self._threads:
                 t.join()
+
+
+def _speaker_encoder() -> VoiceEncoder:
+    from speakers import VoiceEncoder as NumpyVoiceEncoder  # reads 17 MB of weights: only when diarizing
+
+    return NumpyVoiceEncoder()
+
+
+def embed_spans(encoder: VoiceEncoder, job: EmbedJob) -> VoiceWindows:
+    """The windows of each span, in seconds from the start of the job's audio."""
+    parts = []
+    for start, end in job.spans:
+        if end > start:
+            embeddings, centres = encoder.embed_windows(job.audio[start:end])
+            parts.append(VoiceWindows(embeddings, centres + start / SAMPLE_RATE))
+    return VoiceWindows.join(parts)

@@ -35,6 +35,12 @@ OPENAI_MODELS = (
 _OPENAI_NAME = re.compile(rf"({'|'.join(map(re.escape, OPENAI_MODELS))})(-\d{{4}}-\d{{2}}-\d{{2}}|-latest)?")
 
 
+def is_diarizing_model(name: str) -> bool:
+    """Whether ``name`` is OpenAI's diarizing model: asking for it asks for speaker labels."""
+    match = _OPENAI_NAME.fullmatch(name)
+    return match is not None and match.group(1) == "gpt-4o-transcribe-diarize"
+
+
 def is_openai_model(name: str) -> bool:
     """Whether ``name`` is one of OpenAI's transcription models (served by the default model)."""
     return bool(_OPENAI_NAME.fullmatch(name))

@@ -27,7 +27,7 @@ SR = 16000
 FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
 DOCUMENTED_FIELDS = {
     "model", "file", "language", "prompt", "response_format", "temperature", "timestamp_granularities", "stream", "multichannel",
-    "channel_labels",
+    "channel_labels", "diarize", "speakers_expected", "known_speaker_names", "known_speaker_references",
 }
 SEGMENT_KEYS = {"id", "seek", "start", "end", "text", "tokens", "temperature", "avg_logprob", "compression_ratio", "no_speech_prob"}
 AUDIO_ROUTES = ("/v0/audio/transcriptions", "/v1/audio/transcriptions", "/v0/audio/translations", "/v1/audio/translations")
@@ -422,7 +422,7 @@ def test_openapi_names_the_documented_fields(server):
         properties, required = _form_properties(body["multipart/form-data"]["schema"], spec)
         assert set(properties) == DOCUMENTED_FIELDS, (route, set(properties) ^ DOCUMENTED_FIELDS)
         assert required == {"model", "file"}
-        assert properties["response_format"]["enum"] == [*FORMATS, "diarized_json"]  # diarized_json: multichannel files
+        assert properties["response_format"]["enum"] == [*FORMATS, "diarized_json"]  # diarized_json: speakers
         assert properties["response_format"]["default"] == "verbose_json"
         assert properties["prompt"]["default"] == ""
         temperature = json.dumps(properties["temperature"])
@@ -787,7 +787,6 @@ def test_diarized_json_with_the_openai_client_names_the_channels(server):
 def test_multichannel_refusals_name_the_field(server):
     _, _, frames = two_speakers()
     cases = [
-        ({"response_format": "diarized_json"}, "response_format"),
         ({"multichannel": "true", "channel_labels": "agent"}, "channel_labels"),
         ({"multichannel": "true", "stream": "true"}, "stream"),
     ]

@@ -67,7 +67,27 @@ def test_transcribe_a_call_channel_by_channel(tmp_path):
     assert "agent: " in cli(*args, "--format", "srt").stdout
     mismatch = cli("transcribe", str(call), "--model", "tiny.en", "--multichannel", "--channel-labels", "one")
     assert mismatch.returncode == 2 and "the file has 2" in mismatch.stderr
-    assert cli("transcribe", str(call), "--model", "tiny.en", "--format", "diarized_json").returncode == 2
+    downmix = cli("transcribe", str(call), "--model", "tiny.en", "--format", "diarized_json")  # mono: diarized by voice
+    assert downmix.returncode == 0, downmix.stderr
+    assert all(s["speaker"] in ("A", "B") for s in json.loads(downmix.stdout)["segments"])
+
+
+def test_transcribe_with_speaker_labels_and_a_known_voice(tmp_path):
+    from tests.clips import TURNS, load_clip, turns_of, wav_bytes
+
+    audio, _ = turns_of(*TURNS)
+    talk, reference = tmp_path / "talk.wav", tmp_path / "quilter.wav"
+    talk.write_bytes(wav_bytes(audio))
+    reference.write_bytes(wav_bytes(load_clip("leopard-en")[: 3 * 16000]))
+    result = cli("transcribe", str(talk), "--model", "tiny.en", "--diarize", "--speaker", f"quilter={reference}", "--format", "srt")
+    assert result.returncode == 0, result.stderr
+    import srt
+
+    speakers = [c.content.split(": ")[0] for c in srt.parse(result.stdout)]
+    assert speakers[0] == "quilter" and speakers[-1] == "quilter" and {"A", "B"} <= set(speakers), speakers
+    for bad in (("--speaker", "no-clip"), ("--speakers", "9"), ("--speaker", f"x={tmp_path / 'nope.wav'}")):
+        refused = cli("transcribe", str(talk), "--model", "tiny.en", "--diarize", *bad)
+        assert refused.returncode == 2 and "stt-gateway: " in refused.stderr, (bad, refused.stderr)
 
 
 def test_transcribe_refuses_what_is_not_audio(tmp_path):

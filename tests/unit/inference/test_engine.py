@@ -347,3 +347,64 @@ def test_an_upload_is_not_starved_by_partials_that_never_stop():
     # It waited about BATCH_AGING_S (5 s: a dozen decodes), then went before the partials.
     assert decoder.order.index("upload") < 20, decoder.order
     engine.close()
+
+
+class RecordingEncoder:
+    """Stands in for the speaker encoder: one window per call, its value the span's length."""
+
+    def __init__(self, order: list[str]):
+        self.order = order
+
+    def embed_windows(self, samples, hop_s=0.75):
+        self.order.append(f"embed-{samples.shape[0]}")
+        if samples.shape[0] == 0:
+            raise ValueError("nothing to embed")
+        return np.full((1, 256), float(samples.shape[0])), np.array([samples.shape[0] / 2 / 16000])
+
+
+def test_speaker_embeddings_queue_with_their_priority_and_come_back_in_the_audios_time():
+    from gateway.inference.jobs import EmbedJob, VoiceWindows
+
+    decoder = RecordingDecoder()
+    loads: list[int] = []
+
+    def encoder():
+        loads.append(1)
+        return RecordingEncoder(decoder.order)
+
+    engine = Engine(ScriptedRegistry(), workers=1, decoder_factory=lambda model_id: decoder, encoder_factory=encoder)
+    engine.submit(job("blocker", Priority.FINAL))
+    decoder.started.wait(5)
+    audio = np.zeros(32000, np.float32)
+    batch = engine.submit(job("batch", Priority.BATCH))
+    embedded = engine.submit(EmbedJob(audio, ((0, 8000), (16000, 32000)), Priority.FINAL))
+    partial = engine.submit(job("partial", Priority.PARTIAL, "s1"))
+    decoder.gate.set()
+    voices = embedded.result(10)
+    batch.result(10), partial.result(10)
+    assert decoder.order == ["blocker", "embed-8000", "embed-16000", "partial", "batch"]  # the final's class: before the others
+    assert isinstance(voices, VoiceWindows)
+    assert voices.embeddings[:, 0].tolist() == [8000.0, 16000.0]
+    assert voices.centres.tolist() == [0.25, 1.5]  # each span's window, in seconds from the job's audio
+    engine.submit(EmbedJob(audio, ((0, 8000),), Priority.BATCH)).result(10)
+    assert loads == [1]  # the encoder is loaded once, at the first embedding
+    nothing = engine.submit(EmbedJob(audio, ((4000, 4000), (0, 0)), Priority.BATCH))
+    assert nothing.result(10).embeddings.shape == (0, 256)  # empty spans: no windows, no call
+    assert "embed-0" not in decoder.order
+    engine.close()
+
+
+def test_a_speaker_embedding_that_fails_fails_its_future_only():
+    from gateway.inference.jobs import EmbedJob
+
+    class Broken:
+        def embed_windows(self, samples, hop_s=0.75):
+            raise RuntimeError("no weights")
+
+    decoder = RecordingDecoder()
+    decoder.gate.set()
+    engine = Engine(ScriptedRegistry(), workers=1, decoder_factory=lambda model_id: decoder, encoder_factory=Broken)
+    with pytest.raises(RuntimeError, match="no weights"):
+        engine.submit(EmbedJob(np.zeros(1600, np.float32), ((0, 1600),), Priority.BATCH)).result(10)
+    assert engine.submit(job("after", Priority.FINAL)).result(10) == "after"
+    engine.close()

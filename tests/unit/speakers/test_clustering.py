@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from speakers.clustering import MAX_SPEAKERS, cluster, in_order_of_appearance
+from speakers.clustering import MAX_SPEAKERS, centroids, cluster, in_order_of_appearance, name_voices, nearest
 
 
 def windows_of(voices: list[int], spread: float = 0.15, dims: int = 256, seed: int = 0) -> np.ndarray:
@@ -65,3 +65,32 @@ def test_a_group_too_small_to_be_a_voice_joins_the_nearest_one():
     assert cluster(embeddings, min_windows=1).max() == 2  # counted as a voice when told to
     assert cluster(embeddings, speakers_expected=2).max() == 1  # the count is of voices, not of stray windows
     assert cluster(embeddings, speakers_expected=2).tolist()[:40] == [0] * 20 + [1] * 20
+
+
+def test_over_max_linkage_a_sample_builds_the_tree_and_the_rest_join_the_nearest_voice():
+    voices = [0] * 40 + [1] * 30 + [2] * 50 + [0] * 20
+    embeddings = windows_of(voices)
+    labels = cluster(embeddings, max_linkage=25)
+    assert labels.tolist() == in_order_of_appearance(np.array(voices)).tolist()
+    assert cluster(embeddings, max_linkage=25, speakers_expected=2).max() == 1
+
+
+def test_centroids_are_unit_means_and_nearest_picks_the_closest():
+    embeddings = windows_of([0, 0, 1, 1, 1])
+    labels = np.array([0, 0, 1, 1, 1])
+    voices = centroids(embeddings, labels)
+    assert voices.shape == (2, 256)
+    assert np.allclose(np.linalg.norm(voices, axis=1), 1.0)
+    assert nearest(embeddings, voices).tolist() == labels.tolist()
+
+
+def test_references_name_the_voices_they_match_one_to_one():
+    embeddings = windows_of([0, 1, 2, 3], spread=0.0)
+    voices = embeddings[:3]  # three voices heard
+    references = np.stack([embeddings[2], embeddings[3], embeddings[0]])  # voice 2, someone not heard, voice 0
+    assert name_voices(voices, references) == {2: 0, 0: 2}
+    assert name_voices(voices, references[:0]) == {}
+    # Two references of one voice name it once: the closer one.
+    noisy = windows_of([1, 1], spread=0.3, seed=1)
+    named = name_voices(voices, np.stack([noisy[0], embeddings[1]]))
+    assert named == {1: 1}
