@@ -16,7 +16,12 @@ a conversation are clustered, and scored against who really spoke:
 - **speaker count**: clusters found against voices present (exact or not).
 
 For every clustering threshold asked, and with the count given
-(``speakers_expected``). The Picovoice "diarization" clip (3 voices, no
+(``speakers_expected``). **Online** rows label as a live stream does
+(``speakers.online``): each VAD utterance of the conversation (its voiced
+speech, as the stream cuts it) in order, its mean embedding joining the
+nearest voice within the threshold or starting one (split first where
+the voice changes inside it), never relabelled; each window's true voice is
+the turn it lies in (or nearest). The Picovoice "diarization" clip (3 voices, no
 timings) is scored on its speaker count only. Cost: CPU seconds (all
 threads) of embedding and clustering per second of audio.
 
@@ -41,6 +46,7 @@ from scipy.optimize import linear_sum_assignment
 from gateway.audio import decode_file
 from speakers import VoiceEncoder, cluster
 from speakers.clustering import DEFAULT_THRESHOLD
+from speakers.online import ONLINE_THRESHOLD, OnlineVoices
 from vad import Segmenter, SegmenterConfig, SpeechEnd, SpeechStart
 
 from .corpus import DEFAULT_DIRS
@@ -139,6 +145,53 @@ def score(labels: np.ndarray, owners: list[str], turn_of: list[int], conv: Conve
     }
 
 
+@dataclass
+class Utterances:
+    """A conversation's VAD utterances: each one's windows, and whose turn each window is in."""
+
+    windows: list[np.ndarray]
+    owners: list[str]  # per window, all utterances in order
+    turn_of: list[int]
+
+
+def embed_utterances(encoder: VoiceEncoder, conv: Conversation) -> Utterances:
+    windows, owners, turn_of = [], [], []
+    for start, end in voiced_regions(conv.samples):
+        if end - start < 16000:  # as the stream: under a second is not embedded on its own
+            continue
+        embedded, centres = encoder.embed_windows(conv.samples[start:end])
+        windows.append(embedded)
+        for centre in centres * 16000 + start:
+            k = min(range(len(conv.turns)), key=lambda k: _outside(conv.turns[k], centre))
+            owners.append(conv.turns[k][2])
+            turn_of.append(k)
+    return Utterances(windows, owners, turn_of)
+
+
+def _outside(turn: tuple[int, int, str], at: float) -> float:
+    """How far ``at`` lies outside a turn (0 inside it)."""
+    return max(0.0, turn[0] - at, at - turn[1])
+
+
+def online_labels(u: Utterances, threshold: float) -> np.ndarray:
+    voices = OnlineVoices(threshold)
+    return np.concatenate([voices.assign_windows(w) for w in u.windows]) if u.windows else np.zeros(0, np.int64)
+
+
+def voiced_regions(samples: np.ndarray) -> list[tuple[int, int]]:
+    """The VAD's utterances as a stream cuts them: from the onset to the last voiced frame."""
+    segmenter = Segmenter(SegmenterConfig())
+    events = list(segmenter.feed(samples)) + list(segmenter.flush())
+    regions, onset = [], None
+    for event in events:
+        if isinstance(event, SpeechStart):
+            onset = event.onset
+        elif isinstance(event, SpeechEnd) and onset is not None:
+            regions.append((onset, event.speech_end))
+            onset = None
+    return regions
+
+
 def speech_regions(samples: np.ndarray) -> list[tuple[int, int]]:
     """The VAD's utterances of a clip, as the gateway would cut them."""
     segmenter = Segmenter(SegmenterConfig())
@@ -158,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--audio-dir", type=Path, default=DEFAULT_DIRS[0])
     parser.add_argument("--conversations", type=int, default=4, help="per number of voices")
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.3, 0.35, 0.4, 0.45, 0.5])
+    parser.add_argument("--online-thresholds", type=float, nargs="+", default=[0.2, 0.25, 0.3, 0.35])
     parser.add_argument("--seed", type=int, default=0, help="which conversations (the default tuned the clustering)")
     parser.add_argument("--out", type=Path, default=RESULTS / "speakers.json")
     args = parser.parse_args(argv)
@@ -167,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(args.seed)
     results: dict[str, list[dict]] = {str(t): [] for t in args.thresholds}
     results["expected"] = []
+    for t in args.online_thresholds:
+        results[f"online {t}"] = []
     cpu = audio_s = 0.0
     for count in (2, 3, 4):
         for _ in range(args.conversations):
@@ -179,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
             for t in args.thresholds:
                 results[str(t)].append(score(cluster(w.embeddings, threshold=t), w.owners, w.turn_of, conv))
             results["expected"].append(score(cluster(w.embeddings, speakers_expected=count), w.owners, w.turn_of, conv))
+            said = embed_utterances(encoder, conv)
+            for t in args.online_thresholds:
+                results[f"online {t}"].append(score(online_labels(said, t), said.owners, said.turn_of, conv))
 
     clip, present = DIARIZATION_CLIP
     samples = decode_file(args.audio_dir / f"{clip}.wav")
@@ -186,11 +245,17 @@ def main(argv: list[str] | None = None) -> int:
     diarization = {
         str(t): int(cluster(np.concatenate(speech), threshold=t).max()) + 1 for t in args.thresholds
     } if speech else {}
+    clip_conv = Conversation(samples, [(0, samples.size, "?")])
+    clip_said = embed_utterances(encoder, clip_conv)
+    for t in args.online_thresholds:
+        if clip_said.windows:
+            diarization[f"online {t}"] = int(online_labels(clip_said, t).max()) + 1
 
     rows = []
     for key, scores in results.items():
         rows.append({
-            "clustering": "speakers_expected given" if key == "expected" else f"threshold {key}",
+            "clustering": key.replace("online", "online, threshold") if key.startswith("online") else
+            "speakers_expected given" if key == "expected" else f"threshold {key}",
             "conversations": len(scores),
             "turn_attribution": float(np.mean([s["turns_right"] for s in scores])),
             "turn_attribution_worst": float(np.min([s["turns_right"] for s in scores])),
@@ -207,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "voices": VOICES,
         "default_threshold": DEFAULT_THRESHOLD,
+        "online_threshold": ONLINE_THRESHOLD,
         "seed": args.seed,
         "diarization_clip": {"clip": clip, "voices": present},
         "cpu_s_per_audio_s": round(cpu / audio_s, 4),

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.inference.jobs import DecodeJob
+from gateway.inference.jobs import Job, VoiceWindows
 from gateway.inference.records import Decoding
 
 from .errors import ProtocolError
@@ -95,6 +95,14 @@ class Decoded:
 
 
 @dataclass(frozen=True)
+class Embedded:
+    """The speaker embeddings of an ``embed`` request."""
+
+    request_id: int
+    windows: VoiceWindows
+
+
+@dataclass(frozen=True)
 class DecodeFailed:
     request_id: int
     error: str
@@ -105,7 +113,7 @@ class DecodeCancelled:
     request_id: int
 
 
-EngineResult = Decoded | DecodeFailed | DecodeCancelled
+EngineResult = Decoded | Embedded | DecodeFailed | DecodeCancelled
 Command = ClientCommand | ConnectionLost | Stop | LoadReport | EngineResult
 
 
@@ -113,10 +121,10 @@ Command = ClientCommand | ConnectionLost | Stop | LoadReport | EngineResult
 @dataclass(frozen=True)
 class DecodeRequest:
     id: int
-    kind: str  # "partial" or "final"
+    kind: str  # "partial", "final" or "embed" (who is speaking)
     segment_id: int
     audio_end: int  # absolute sample index the decoded audio ends at
-    job: DecodeJob
+    job: Job
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from .records import Segment
+from .voices import SpeakerSummary
 
 
 def _t(seconds: float) -> float:
@@ -63,6 +64,13 @@ class TranscriptPartial(Event):
     stable_text: str
     channel: int = 0
     label: str = "0"
+    speaker: str | None = None  # diarize: who the speech so far sounds like (its final may correct it)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        if self.speaker is None:
+            del out["speaker"]
+        return out
 
 
 @dataclass(frozen=True)
@@ -124,9 +132,15 @@ class SessionClosed(Event):
     segments: int
     language: str | None
     channels: tuple[ChannelSummary, ...] = ()
+    speakers: tuple[SpeakerSummary, ...] | None = None  # diarize: each speaker's talk time and finals
 
     def to_dict(self) -> dict[str, Any]:
-        return super().to_dict() | {"channels": [c.to_dict() for c in self.channels]}
+        out = super().to_dict() | {"channels": [c.to_dict() for c in self.channels]}
+        if self.speakers is None:
+            del out["speakers"]
+        else:
+            out["speakers"] = [s.to_dict() for s in self.speakers]
+        return out
 
 
 @dataclass(frozen=True)

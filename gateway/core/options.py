@@ -62,6 +62,7 @@ class SessionOptions:
     # shifted by time_offset, and segment ids start at first_segment_id.
     time_offset: float = 0.0
     first_segment_id: int = 0
+    diarize: bool = False  # who is speaking: a speaker on every final and partial (docs/protocol.md section 9)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -168,7 +169,7 @@ def parse_options(
                     f"sample_rate {value!r} is not supported; use one of {', '.join(map(str, SAMPLE_RATES))}"
                 )
             changes[key] = rate
-        elif key == "interim_results":
+        elif key in ("interim_results", "diarize"):
             changes[key] = _as_bool(key, value)
         elif key in ("vad_aggressiveness", "endpoint_ms", "pre_roll_ms", "channels", "first_segment_id"):
             changes[key] = _as_number(key, value, int)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from gateway.inference.jobs import DecodeJob
+from gateway.inference.jobs import Job
 
 from .commands import Cancel, DecodeRequest, EngineAction, Promote, Submit
 from .events import Event
@@ -22,7 +22,7 @@ class Outbox:
     def emit(self, event: Event) -> None:
         self._events.append(event)
 
-    def request(self, kind: str, segment_id: int, audio_end: int, job: DecodeJob) -> DecodeRequest:
+    def request(self, kind: str, segment_id: int, audio_end: int, job: Job) -> DecodeRequest:
         request = DecodeRequest(next(self._request_ids), kind, segment_id, audio_end, job)
         self._actions.append(Submit(request))
         return request

@@ -41,6 +41,7 @@ from .commands import (
     DecodeCancelled,
     Decoded,
     DecodeFailed,
+    Embedded,
     End,
     EngineAction,
     Flush,
@@ -145,10 +146,12 @@ class StreamSession:
 
     # -- input ----------------------------------------------------------------
     def handle(self, command: Command) -> None:
-        if isinstance(command, (Decoded, DecodeFailed, DecodeCancelled)):
+        if isinstance(command, (Decoded, Embedded, DecodeFailed, DecodeCancelled)):
             owner = next((t for t in self._transcribers if t.owns(command.request_id)), None)
             if owner is None:
                 pass  # a result no longer wanted (cancelled, replaced)
+            elif isinstance(command, Embedded):
+                owner.embedded(command.request_id, command.windows)
             elif isinstance(command, Decoded):
                 owner.decoded(command.request_id, command.decoding)
             elif isinstance(command, DecodeFailed):
@@ -285,7 +288,8 @@ class StreamSession:
         )
         language = next((t.language for t in ts if t.language), None)
         text = " ".join(x for _, x in finals if x)
-        return SessionClosed(self.duration, text, sum(t.utterances for t in ts), language, channels)
+        speakers = tuple(s for t in ts if t.voices is not None for s in t.voices.summary()) if self.options.diarize else None
+        return SessionClosed(self.duration, text, sum(t.utterances for t in ts), language, channels, speakers)
 
     def _report_flushes(self) -> None:
         """A flush is done when every channel has its finals out."""

@@ -15,6 +15,9 @@ The VAD (``vad.Segmenter``) cuts the track into utterances (see
   if it contradicts it; finals are emitted in segment order, exactly once
   per utterance, and their text is the prompt of the next utterance.
 
+With ``diarize``, who is speaking is embedded as the speech goes by and
+each final carries its speaker (``gateway.core.voices``).
+
 Times are sample counts at 16 kHz from the first sample of the track.
 Decode work goes out through the session's ``Outbox``; results come back
 through ``decoded``.
@@ -25,11 +28,12 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from gateway.audio.resample import SAMPLE_RATE
-from gateway.inference.jobs import DecodeJob, Priority
+from gateway.inference.jobs import DecodeJob, Priority, VoiceWindows
 from gateway.inference.records import DecodeOptions, Decoding
 from vad.segmenter import Classifier, Segmenter, SegmenterConfig, SegmentEvent, SpeechEnd, SpeechStart
 
@@ -42,6 +46,7 @@ from .records import make_segment
 from .settings import StreamSettings
 from .speculation import missed_words, speculation_wait, tail_is_quiet
 from .utterance import Utterance, UtteranceState
+from .voices import TrackVoices
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +94,7 @@ class Transcriber:
         self._speech_ended = 0  # absolute sample where the last utterance ended
         self._relieve = False  # the engine is under pressure
         self._final_decode_ms = 0
+        self.voices = TrackVoices(label if options.channels > 1 else None) if options.diarize else None
 
     # -- inputs -------------------------------------------------------------
     def feed(self, samples: np.ndarray) -> None:
@@ -115,8 +121,17 @@ class Transcriber:
         self._relieve = pressure >= self.settings.relief_pressure
         self._final_decode_ms = int(final_decode_s * 1000)
 
+    def embedded(self, request_id: int, windows: VoiceWindows | None) -> None:
+        """Result of an embed request (None: it failed or was cancelled)."""
+        if self.voices is not None:
+            self.voices.embedded(request_id, windows)
+        self._advance()
+
     def decoded(self, request_id: int, decoding: Decoding | None, error: str | None = None) -> None:
         """Result of a request; ``decoding`` None with no error: it was cancelled."""
+        if self.voices is not None and self.voices.owns(request_id):
+            self.embedded(request_id, None)  # who is speaking is a side path: the final goes on without it
+            return
         for u in self._utterances:
             if u.partial_in_flight == request_id:
                 u.partial_in_flight = None
@@ -157,7 +172,7 @@ class Transcriber:
         return any(
             u.partial_in_flight == request_id or (u.final_request is not None and u.final_request.id == request_id)
             for u in self._utterances
-        )
+        ) or (self.voices is not None and self.voices.owns(request_id))
 
     @property
     def idle(self) -> bool:
@@ -172,6 +187,8 @@ class Transcriber:
                 started.partial_requested_at = event.start
                 self.utterances += 1
                 self._utterances.append(started)
+                if self.voices is not None:
+                    self.voices.started(started.segment_id, event.onset)
                 self._outbox.emit(SpeechStarted(started.segment_id, self._t0 + event.start / SAMPLE_RATE, self.channel, self.label))
             elif isinstance(event, SpeechEnd):
                 u = self._open_utterance()
@@ -179,6 +196,8 @@ class Transcriber:
                     continue
                 u.end, u.end_reason = event.end, event.reason
                 self._speech_ended = event.end
+                if self.voices is not None:
+                    self.voices.ended(u.segment_id, event.speech_end)
                 u.move("ended")
                 u.speculation_silence_start = None  # the endpoint confirms it
                 if u.final_request is not None:
@@ -189,6 +208,7 @@ class Transcriber:
                         tail = self._audio.slice(audio_end, u.end)
                         u.verify_tail = not tail_is_quiet(self._audio.slice(u.start, audio_end), tail)
                         if u.decoding is None:
+                            self._promote_embeddings(u)
                             self._outbox.promote(u.final_request.id)  # it is a final now
 
     def _open_utterance(self) -> Utterance | None:
@@ -204,6 +224,7 @@ class Transcriber:
         if u is not None and not self.closing:
             self._check_speculation(u)
             self._maybe_request_partial(u)
+            self._maybe_request_embedding(u)
         for u in self._utterances:
             if u.final_request is None and u.decoding is None and u.failed is None:
                 if not self._ready_for_final(u):
@@ -306,7 +327,7 @@ class Transcriber:
         self._outbox.emit(
             TranscriptPartial(
                 u.segment_id, self._t0 + u.start / SAMPLE_RATE, self._t0 + end / SAMPLE_RATE, " ".join(words), u.stable_text,
-                self.channel, self.label,
+                self.channel, self.label, self.voices.provisional(u.segment_id) if self.voices is not None else None,
             )
         )
 
@@ -331,6 +352,12 @@ class Transcriber:
         )
         speculative = u.is_open
         priority = Priority.SPECULATIVE if speculative else Priority.FINAL
+        if self.voices is not None:  # first: at the same priority, it runs before the decode or beside it
+            self._promote_embeddings(u)
+            voiced_end = self._segmenter.speech_end if speculative else None  # where the pause began
+            rest = self.voices.rest(u.segment_id, end if voiced_end is None else min(end, voiced_end))
+            if rest is not None:
+                self._request_embedding(u, *rest, priority)
         u.final_request = self._request("final", u, end, options, priority)
         if speculative:
             u.move("speculate")
@@ -341,6 +368,8 @@ class Transcriber:
             u = self._utterances[0]
             if u.is_open or (u.decoding is None and u.failed is None):
                 break
+            if self.voices is not None and not self.voices.ready(u.segment_id):
+                break  # its last embedding is a few windows, asked for before its decode
             if u.verify_tail:
                 u.verify_tail = False
                 if missed_words(u.decoding):
@@ -361,11 +390,20 @@ class Transcriber:
         start, end = self._t0 + u.start / SAMPLE_RATE, self._t0 + u.end / SAMPLE_RATE
         d = u.decoding
         self.final_starts.append(start)
+        speech = d is not None and d.is_speech
+        speaker: str | None = None
+        word_speakers: tuple[str, ...] = ()
+        if self.voices is not None:
+            words = d.words if d is not None and d.is_speech else ()
+            middles = np.array([u.start / SAMPLE_RATE + (w.start + w.end) / 2 for w in words])
+            speaker, word_speakers = self.voices.final(u.segment_id, speech, end - start, middles)
         if d is None or not d.is_speech:
             segment = make_segment(u.segment_id, self._seek0 + u.start, "", (), d, (), start, start, end)
             self.finals.append("")
+            segment = replace(segment, speaker=speaker)
             return TranscriptFinal(segment, d.language if d else self.language, u.end_reason, end, self.channel, self.label)
         segment = make_segment(u.segment_id, self._seek0 + u.start, " " + d.text, d.tokens, d, d.words, start, start, end)
+        segment = replace(segment, speaker=speaker, word_speakers=word_speakers)
         self.finals.append(d.text)
         self.language = d.language
         return TranscriptFinal(segment, d.language, u.end_reason, end, self.channel, self.label)
@@ -375,6 +413,25 @@ class Transcriber:
         recent = " ".join(t for t in self.finals if t).split()[-self.settings.context_words :]
         parts = [p for p in (self.options.prompt, " ".join(recent)) if p]
         return " ".join(parts) or None
+
+    # -- who is speaking (diarize) ---------------------------------------------------
+    def _maybe_request_embedding(self, u: Utterance) -> None:
+        if self.voices is not None and u.final_request is None:
+            block = self.voices.next_block(u.segment_id, self._audio.end)
+            if block is not None:
+                self._request_embedding(u, *block, Priority.PARTIAL)  # background: it fills idle time
+
+    def _request_embedding(self, u: Utterance, start: int, end: int, priority: Priority) -> None:
+        assert self.voices is not None
+        job = self.voices.job(self._audio.slice(start, end), priority)
+        request = self._outbox.request("embed", u.segment_id, end, job)
+        self.voices.asked(u.segment_id, request.id, start, end)
+
+    def _promote_embeddings(self, u: Utterance) -> None:
+        """The utterance's embeddings still waiting go ahead with its final."""
+        if self.voices is not None:
+            for request_id in sorted(self.voices.in_flight(u.segment_id)):
+                self._outbox.promote(request_id)
 
     def _request(self, kind: str, u: Utterance, end: int, options: DecodeOptions, priority: Priority) -> DecodeRequest:
         job = DecodeJob(

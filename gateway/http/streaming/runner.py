@@ -31,6 +31,7 @@ from gateway.core.commands import (
     Decoded,
     DecodeFailed,
     DecodeRequest,
+    Embedded,
     EngineAction,
     Invalid,
     LoadReport,
@@ -42,6 +43,7 @@ from gateway.core.events import Event, SpeechStarted, TranscriptFinal, Transcrip
 from gateway.core.session import SessionState, StreamSession
 from gateway.frontdoors.dialect import CLOSE_INTERNAL, CLOSE_NORMAL, CLOSE_POLICY, Dialect, Frame
 from gateway.inference.engine import Engine, EngineClosed
+from gateway.inference.jobs import VoiceWindows
 
 log = logging.getLogger(__name__)
 
@@ -300,7 +302,8 @@ class StreamRunner:
             elif (error := future.exception()) is not None:
                 result = DecodeFailed(request_id, str(error) or type(error).__name__)
             else:
-                result = Decoded(request_id, future.result())
+                value = future.result()
+                result = Embedded(request_id, value) if isinstance(value, VoiceWindows) else Decoded(request_id, value)
             self.session.handle(result)
             await self._pump()
 
