@@ -1,4 +1,4 @@
-"""Speaker labels through the gateway's file path: who said each word, and what it costs.
+"""Speaker labels through the gateway: who said each word, in files and live, and what it costs.
 
     python -m bench.diarization                      # bench/results/diarization.json
     python -m bench.diarization --conversations 2    # a quicker look
@@ -23,6 +23,11 @@ Cost: the CPU seconds (all threads) of transcribing each conversation with
 and without ``diarize``, per second of audio, and the wall time of both.
 The Picovoice "diarization" clip (3 voices, no timings) is scored on its
 count.
+
+**Live** rows run the same conversations through a native stream's session
+(``StreamSession`` with ``diarize``, finals only, audio sent as fast as the
+engine takes it), carrying out its engine work as a runner does, and score
+the finals' words the same way: the labels a stream would have sent.
 """
 
 from __future__ import annotations
@@ -39,12 +44,17 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from gateway.audio import decode_file
-from gateway.core.records import Transcription
+from gateway.audio import decode_file, encode_samples
+from gateway.core.commands import Audio, Cancel, DecodeCancelled, Decoded, DecodeFailed, Embedded, End, Submit
+from gateway.core.events import TranscriptFinal
+from gateway.core.options import SessionOptions
+from gateway.core.records import Segment, Transcription
+from gateway.core.session import StreamSession
 from gateway.files.diarization import Diarization
 from gateway.files.transcription import BatchRequest, transcribe
 from gateway.inference.engine import Engine
-from gateway.inference.models import LoadSettings, ModelRegistry
+from gateway.inference.jobs import VoiceWindows
+from gateway.inference.models import LoadSettings, ModelRegistry, all_languages
 
 from .corpus import DEFAULT_DIRS
 from .speakers import DIARIZATION_CLIP, Conversation, conversation, load_voices
@@ -53,9 +63,59 @@ from .streaming import RESULTS
 SR = 16000
 
 
-def words_said(result: Transcription) -> list[tuple[float, str]]:
+def words_said(segments: list[Segment]) -> list[tuple[float, str]]:
     """(the middle of each word in seconds, its speaker)."""
-    return [((w.start + w.end) / 2, s.speaker or "?") for s in result.segments for w in s.words]
+    return [
+        ((w.start + w.end) / 2, (s.word_speakers[i] if s.word_speakers else s.speaker) or "?")
+        for s in segments
+        for i, w in enumerate(s.words)
+    ]
+
+
+def live(engine: Engine, model: str, samples: np.ndarray, chunk_s: float = 0.1) -> list[Segment]:
+    """A native stream's finals with ``diarize``: the session driven as a runner drives it."""
+    session = StreamSession(
+        SessionOptions(model=model, language="en", interim_results=False, diarize=True), engine.registry, all_languages()
+    )
+    futures: dict[int, object] = {}
+    finals: list[Segment] = []
+
+    def act() -> None:
+        while actions := session.take_actions():
+            for action in actions:
+                if isinstance(action, Submit):
+                    futures[action.request.id] = engine.submit(action.request.job)
+                elif isinstance(action, Cancel):
+                    future = futures.get(action.request_id)
+                    if future is not None:
+                        future.cancel()  # type: ignore[attr-defined]
+                elif action.request_id in futures:
+                    engine.promote(futures[action.request_id])  # type: ignore[arg-type]
+        finals.extend(e.segment for e in session.take_events() if isinstance(e, TranscriptFinal))
+
+    def settle(wait: bool) -> None:
+        for request_id, future in list(futures.items()):
+            if not (wait or future.done()):  # type: ignore[attr-defined]
+                continue
+            del futures[request_id]
+            try:
+                value = future.result()  # type: ignore[attr-defined]
+            except Exception as exc:  # noqa: BLE001 - told to the session as a runner tells it
+                session.handle(DecodeCancelled(request_id) if future.cancelled() else DecodeFailed(request_id, str(exc)))  # type: ignore[attr-defined]
+            else:
+                session.handle(Embedded(request_id, value) if isinstance(value, VoiceWindows) else Decoded(request_id, value))
+            act()
+
+    step = int(chunk_s * SR)
+    for i in range(0, samples.size, step):
+        session.handle(Audio(encode_samples(samples[i : i + step], "pcm_s16le")))
+        act()
+        settle(wait=False)
+    session.handle(End())
+    act()
+    while futures:
+        settle(wait=True)
+    return finals
 
 
 def score_words(said: list[tuple[float, str]], conv: Conversation) -> dict:
@@ -99,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="tiny.en")
     parser.add_argument("--conversations", type=int, default=4, help="per number of voices and seed")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="which conversations (seed 0 tuned the clustering)")
+    parser.add_argument("--paths", nargs="+", default=["batch", "live"], choices=["batch", "live"])
     parser.add_argument("--out", type=Path, default=RESULTS / "diarization.json")
     args = parser.parse_args(argv)
 
@@ -109,43 +170,55 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for seed in args.seeds:
         rng = random.Random(seed)
-        scores, audio_s, cpu_plain, cpu_diarized, wall_plain, wall_diarized = [], 0.0, 0.0, 0.0, 0.0, 0.0
-        for count in (2, 3, 4):
-            for _ in range(args.conversations):
-                conv = conversation(voices, rng.sample(sorted(voices), count), turns=rng.randint(8, 14), rng=rng)
-                _, cpu, wall = timed(engine, conv.samples, BatchRequest())
-                cpu_plain, wall_plain = cpu_plain + cpu, wall_plain + wall
-                result, cpu, wall = timed(engine, conv.samples, BatchRequest(diarization=Diarization()))
-                cpu_diarized, wall_diarized = cpu_diarized + cpu, wall_diarized + wall
-                audio_s += conv.samples.size / SR
-                scores.append(score_words(words_said(result), conv))
-                print(f"seed {seed}, {count} voices: {scores[-1]}", flush=True)
-        rows.append({
-            "seed": seed,
-            "conversations": len(scores),
-            "audio_s": round(audio_s, 1),
-            "turn_attribution": float(np.mean([s["turns_right"] for s in scores])),
-            "turn_attribution_worst": float(np.min([s["turns_right"] for s in scores])),
-            "words_right": float(np.mean([s["words_right"] for s in scores])),
-            "count_exact": float(np.mean([s["count_exact"] for s in scores])),
-            "count_error_mean": float(np.mean([abs(s["found"] - s["voices"]) for s in scores])),
-            "turns_without_words": int(sum(s["turns_without_words"] for s in scores)),
-            "by_voices": {str(n): float(np.mean([s["turns_right"] for s in scores if s["voices"] == n])) for n in (2, 3, 4)},
-            "cpu_s_per_audio_s": {"plain": round(cpu_plain / audio_s, 4), "diarized": round(cpu_diarized / audio_s, 4)},
-            "wall_s": {"plain": round(wall_plain, 1), "diarized": round(wall_diarized, 1)},
-        })
+        convs = [
+            conversation(voices, rng.sample(sorted(voices), count), turns=rng.randint(8, 14), rng=rng)
+            for count in (2, 3, 4)
+            for _ in range(args.conversations)
+        ]
+        audio_s = sum(c.samples.size for c in convs) / SR
+        for path in args.paths:
+            scores, cpu_plain, cpu_diarized, wall_plain, wall_diarized = [], 0.0, 0.0, 0.0, 0.0
+            for conv in convs:
+                if path == "batch":
+                    _, cpu, wall = timed(engine, conv.samples, BatchRequest())
+                    cpu_plain, wall_plain = cpu_plain + cpu, wall_plain + wall
+                    result, cpu, wall = timed(engine, conv.samples, BatchRequest(diarization=Diarization()))
+                    cpu_diarized, wall_diarized = cpu_diarized + cpu, wall_diarized + wall
+                    segments = result.segments
+                else:
+                    segments = live(engine, args.model, conv.samples)
+                scores.append(score_words(words_said(segments), conv))
+                print(f"{path}, seed {seed}, {len(conv.voices)} voices: {scores[-1]}", flush=True)
+            row = {
+                "path": path,
+                "seed": seed,
+                "conversations": len(scores),
+                "audio_s": round(audio_s, 1),
+                "turn_attribution": float(np.mean([s["turns_right"] for s in scores])),
+                "turn_attribution_worst": float(np.min([s["turns_right"] for s in scores])),
+                "words_right": float(np.mean([s["words_right"] for s in scores])),
+                "count_exact": float(np.mean([s["count_exact"] for s in scores])),
+                "count_error_mean": float(np.mean([abs(s["found"] - s["voices"]) for s in scores])),
+                "turns_without_words": int(sum(s["turns_without_words"] for s in scores)),
+                "by_voices": {str(n): float(np.mean([s["turns_right"] for s in scores if s["voices"] == n])) for n in (2, 3, 4)},
+            }
+            if path == "batch":
+                row["cpu_s_per_audio_s"] = {"plain": round(cpu_plain / audio_s, 4), "diarized": round(cpu_diarized / audio_s, 4)}
+                row["wall_s"] = {"plain": round(wall_plain, 1), "diarized": round(wall_diarized, 1)}
+            rows.append(row)
 
     clip, present = DIARIZATION_CLIP
     samples = decode_file(args.audio_dir / f"{clip}.wav")
     found = {s.speaker for s in transcribe(engine, samples, BatchRequest(diarization=Diarization())).segments}
+    found_live = {speaker for _, speaker in words_said(live(engine, args.model, samples))} if "live" in args.paths else set()
     engine.close()
     body = {
-        "benchmark": "speaker labels through the batch path (VAD, chunks, embeddings, clustering, words)",
+        "benchmark": "speaker labels through the batch path (VAD, chunks, embeddings, clustering, words) and a native stream's session",
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "model": args.model,
         "rows": rows,
-        "diarization_clip": {"clip": clip, "voices": present, "found": len(found)},
+        "diarization_clip": {"clip": clip, "voices": present, "found": len(found), "found_live": len(found_live)},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(body, indent=2))
@@ -156,19 +229,19 @@ def main(argv: list[str] | None = None) -> int:
 
 def table(body: dict) -> str:
     lines = [
-        "| conversations | turn attribution (worst) | 2 / 3 / 4 voices | words right | count exact | CPU s per audio s: plain / diarized |",
-        "|---|---|---|---|---|---|",
+        "| path | conversations | turn attribution (worst) | 2 / 3 / 4 voices | words right | count exact | CPU s per audio s: plain / diarized |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in body["rows"]:
         by = " / ".join(f"{100 * r['by_voices'][n]:.0f} %" for n in ("2", "3", "4"))
-        cpu = r["cpu_s_per_audio_s"]
+        cpu = r.get("cpu_s_per_audio_s")
         lines.append(
-            f"| seed {r['seed']}: {r['conversations']} ({r['audio_s'] / 60:.0f} min) | {100 * r['turn_attribution']:.1f} % "
+            f"| {r['path']} | seed {r['seed']}: {r['conversations']} ({r['audio_s'] / 60:.0f} min) | {100 * r['turn_attribution']:.1f} % "
             f"({100 * r['turn_attribution_worst']:.0f} %) | {by} | {100 * r['words_right']:.1f} % | {100 * r['count_exact']:.0f} % | "
-            f"{cpu['plain']:.3f} / {cpu['diarized']:.3f} |"
+            + (f"{cpu['plain']:.3f} / {cpu['diarized']:.3f} |" if cpu else "- |")
         )
     clip = body["diarization_clip"]
-    lines.append(f"\n{clip['clip']}: {clip['found']} speakers found of {clip['voices']}")
+    lines.append(f"\n{clip['clip']}: {clip['found']} speakers found of {clip['voices']} (batch), {clip.get('found_live', '-')} (live)")
     return "\n".join(lines)
 
 

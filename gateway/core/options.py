@@ -12,6 +12,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from gateway.inference.models import is_diarizing_model
 from vad.segmenter import SegmenterConfig
 
 from .errors import ProtocolError
@@ -149,6 +150,8 @@ def parse_options(
             if key == "prompt" and value is not None and len(value) > max_prompt_chars:
                 raise _invalid(prompt_too_long(len(value), max_prompt_chars))
             changes[key] = value if key != "model" else (value or base.model)
+            if key == "model" and value and is_diarizing_model(value) and "diarize" not in raw:
+                changes["diarize"] = True  # OpenAI's diarizing model, at every door: who is speaking
         elif key == "language":
             try:
                 changes[key] = normalise_language(value, languages)

@@ -7,7 +7,9 @@ its end comes a ``Turn`` with ``end_of_turn`` true (unformatted: lower
 case, no punctuation, as AssemblyAI's), then with ``format_turns`` the
 same turn formatted (Whisper's own text, punctuated and cased). With a
 Universal-3 Pro ``speech_model`` (which formats every turn) the end of a
-turn is one formatted ``Turn``.
+turn is one formatted ``Turn``. With ``speaker_labels=true`` a ``Turn``
+carries ``speaker_label`` (``A``, ``B``, ...) and each final word its
+``speaker``, as AssemblyAI's streaming diarization does.
 """
 
 from __future__ import annotations
@@ -121,6 +123,8 @@ class AssemblyAIDialect(Dialect):
         options["encoding"] = ENCODINGS[encoding]
         if params.get("language_code"):
             options["language"] = params["language_code"].split("_")[0].split("-")[0]
+        if wire.flag(params.get("speaker_labels"), "speaker_labels", False):
+            options["diarize"] = True  # a Turn's speaker_label, a final word's speaker
         return replace(presented, options=options | turn_options(params), wire=turns)
 
     # -- client messages ---------------------------------------------------------
@@ -190,7 +194,9 @@ class AssemblyAIDialect(Dialect):
             }
             for i, w in enumerate(words)
         ]
-        return self._turn(event.segment_id, entries, " ".join(str(e["text"]) for e in entries[:settled]), False, 0.0, "")
+        return self._turn(
+            event.segment_id, entries, " ".join(str(e["text"]) for e in entries[:settled]), False, 0.0, "", speaker=event.speaker
+        )
 
     def _final(self, event: TranscriptFinal) -> list[dict[str, Any]]:
         segment = event.segment
@@ -208,14 +214,20 @@ class AssemblyAIDialect(Dialect):
             {"start": round(w.start * 1000), "end": round(w.end * 1000), "confidence": round(w.probability, 4), "word_is_final": True}
             for w in segment.words
         ]
+        if segment.speaker is not None:
+            for entry, said_by in zip(words, segment.word_speakers or (segment.speaker,) * len(words), strict=True):
+                entry["speaker"] = said_by
+        speaker = segment.speaker
         formatted = [dict(e, text=w.word.strip()) for e, w in zip(words, segment.words)]
-        formatted_turn = self._turn(segment.id, formatted, segment.text.strip(), True, confidence, segment.text.strip(), formatted=True)
+        formatted_turn = self._turn(
+            segment.id, formatted, segment.text.strip(), True, confidence, segment.text.strip(), formatted=True, speaker=speaker
+        )
         if self.always_formatted:
             self._turns.pop(segment.id, None)
             return [formatted_turn]
         plain = [dict(e, text=unformatted(w.word) or w.word.strip()) for e, w in zip(words, segment.words)]
         text = " ".join(str(e["text"]) for e in plain)
-        turns = [self._turn(segment.id, plain, text, True, confidence, text)]
+        turns = [self._turn(segment.id, plain, text, True, confidence, text, speaker=speaker)]
         if self.format_turns:
             turns.append(formatted_turn)
         self._turns.pop(segment.id, None)
@@ -223,9 +235,9 @@ class AssemblyAIDialect(Dialect):
 
     def _turn(
         self, segment_id: int, words: list[dict[str, Any]], transcript: str, end_of_turn: bool,
-        confidence: float, utterance: str, formatted: bool = False,
+        confidence: float, utterance: str, formatted: bool = False, speaker: str | None = None,
     ) -> dict[str, Any]:
-        return {
+        turn = {
             "type": "Turn",
             "turn_order": self._turn_order(segment_id),
             "turn_is_formatted": formatted,
@@ -235,3 +247,6 @@ class AssemblyAIDialect(Dialect):
             "words": words,
             "utterance": utterance,
         }
+        if speaker is not None:  # speaker_labels=true: who said most of it (provisional until the turn ends)
+            turn["speaker_label"] = speaker
+        return turn

@@ -4,7 +4,9 @@ Query parameters are Deepgram's; the ones this gateway has no use for are
 accepted and ignored, as Deepgram does. A partial is a ``Results`` with
 ``is_final`` false, a final one with ``is_final`` true; ``speech_final``
 is true when the utterance ended at an endpoint (false at a forced cut,
-a ``Finalize`` or the end). Times are seconds of stream audio.
+a ``Finalize`` or the end). Times are seconds of stream audio. With
+``diarize=true`` every word of a final carries Deepgram's integer
+``speaker``: 0 for the first voice heard on its channel, 1 for the next.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class DeepgramDialect(Dialect):
         self._finalizing = 0  # Finalize messages whose finals are still to come
         self._keyterms_pending = 0  # Configure messages waiting for the core's answer
         self._last_end: dict[int, float] = {}  # per channel, where its last final ended: finals never overlap
+        self._speakers: dict[int, dict[str, int]] = {}  # per channel: the core's speaker label -> Deepgram's number
 
     # -- opening --------------------------------------------------------------
     @classmethod
@@ -133,6 +136,8 @@ class DeepgramDialect(Dialect):
             # Deepgram's default is 10 ms and LiveKit sends 25: Whisper needs
             # whole phrases, so a shorter endpoint becomes the gateway's shortest.
             options["endpoint_ms"] = wire.milliseconds(endpointing, "endpointing", LIMITS["endpoint_ms"])
+        if wire.flag(params.get("diarize"), "diarize", False):
+            options["diarize"] = True
         terms = [v for k, v in upgrade.query if k in ("keyterm", "keyterms")]
         terms += [v.rsplit(":", 1)[0] if ":" in v else v for k, v in upgrade.query if k == "keywords"]
         if terms:
@@ -216,6 +221,10 @@ class DeepgramDialect(Dialect):
             }
             for w in segment.words
         ]
+        if segment.speaker is not None:
+            numbers = self._speakers.setdefault(event.channel, {})
+            for word, speaker in zip(words, segment.word_speakers or [segment.speaker] * len(words), strict=True):
+                word["speaker"] = numbers.setdefault(speaker, len(numbers))
         confidence = math.exp(segment.avg_logprob) if segment.text.strip() else 0.0
         speech_final = self.endpointing and event.end_reason == "endpoint"
         from_finalize = bool(self._finalizing) and event.end_reason == "flush"

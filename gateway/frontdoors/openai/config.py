@@ -108,7 +108,9 @@ def _transcription(transcription: dict[str, Any]) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     model = transcription.get("model")
     if model:
-        changes["model"] = model  # OpenAI's names resolve to the default model (gateway.inference.models)
+        changes["model"] = model  # OpenAI's names resolve to the default model; gpt-4o-transcribe-diarize diarizes
+    if transcription.get("diarize") is not None:  # an extension: speaker labels with any model
+        changes["diarize"] = wire.flag(transcription["diarize"], "transcription.diarize", False, INVALID_VALUE)
     languages = transcription.get("languages")
     language = transcription.get("language") or (languages[0] if isinstance(languages, list) and len(languages) == 1 else None)
     if language:
@@ -152,7 +154,10 @@ def session_object(session_id: str, options: dict[str, Any], turns: TurnConfig) 
         "audio": {
             "input": {
                 "format": fmt,
-                "transcription": {"model": options["model"], "language": options["language"], "prompt": options["prompt"] or ""},
+                "transcription": {
+                    "model": options["model"], "language": options["language"], "prompt": options["prompt"] or "",
+                    **({"diarize": True} if options.get("diarize") else {}),
+                },
                 "turn_detection": turns.turn_detection,
                 "noise_reduction": turns.noise_reduction,
             }

@@ -55,6 +55,7 @@ class Item:
     end: float = 0.0
     timestamps: list[dict[str, Any]] = field(default_factory=list)
     failure: str | None = None
+    speakers: list[str] = field(default_factory=list)  # diarize: each final's speaker, in order
 
 
 class OpenAIRealtimeDialect(Dialect):
@@ -206,6 +207,11 @@ class OpenAIRealtimeDialect(Dialect):
         self._delta(item, rest, out)
         item.end = max(item.end, segment.end)
         item.timestamps.extend({"word": w.word, "start": w.start, "end": w.end, "probability": w.probability} for w in segment.words)
+        if segment.speaker is not None:
+            item.speakers.append(segment.speaker)
+            said = segment.word_speakers or (segment.speaker,) * len(segment.words)
+            for stamp, speaker in zip(item.timestamps[len(item.timestamps) - len(said) :], said, strict=True):
+                stamp["speaker"] = speaker
         if not self.turns.manual:
             out.append({"type": "input_audio_buffer.speech_stopped", "item_id": item.id, "audio_end_ms": round(segment.end * 1000)})
             self._complete(item, out)
@@ -247,6 +253,7 @@ class OpenAIRealtimeDialect(Dialect):
             "transcript": " ".join(item.words),
             "usage": {"type": "duration", "seconds": round(seconds, 3)},
             "words": item.timestamps,  # an extension: word timestamps, in seconds of stream audio
+            **({"speaker": max(item.speakers, key=item.speakers.count)} if item.speakers else {}),  # diarize: who said most of it
         })
 
     def _error(self, event: ErrorEvent, out: list[dict[str, Any]]) -> None:

@@ -131,3 +131,25 @@ def test_the_close_is_deepgrams_metadata():
     [metadata] = sent(dialect, SessionClosed(12.3456, "Hi.", 1, "en"))
     assert metadata["type"] == "Metadata" and metadata["duration"] == 12.346 and metadata["channels"] == 2
     assert metadata["request_id"] == dialect.request_id
+
+
+def test_diarize_numbers_each_channels_speakers_from_zero_in_order_of_appearance():
+    import dataclasses
+
+    opening = DeepgramDialect.opening(Upgrade("/v1/listen", query=(("diarize", "true"),)))
+    assert isinstance(opening, Opening) and opening.options["diarize"] is True
+    dialect = deepgram(query=SDK_QUERY + (("diarize", "true"),))
+    words = (Word(" Hi", 0.0, 0.4, 0.9), Word(" there.", 0.4, 0.9, 0.9))
+
+    def said(speaker: str, start: float, word_speakers: tuple[str, ...] = (), channel: int = 0) -> TranscriptFinal:
+        event = final(" Hi there.", tuple(dataclasses.replace(w, start=w.start + start, end=w.end + start) for w in words), start, start + 1)
+        segment = dataclasses.replace(event.segment, speaker=speaker, word_speakers=word_speakers)
+        return dataclasses.replace(event, segment=segment, channel=channel)
+
+    out = sent(dialect, said("B", 0.0), said("A", 2.0), said("B", 4.0, ("B", "A")), said("A", 6.0, channel=1))
+    speakers = [[w["speaker"] for w in m["channel"]["alternatives"][0]["words"]] for m in out if m["type"] == "Results"]
+    assert speakers == [[0, 0], [1, 1], [0, 1], [0, 0]]  # the first voice heard is 0; each channel counts its own
+    plain = sent(deepgram(), final(" Hi there.", words, 0.0, 1.0))
+    assert "speaker" not in plain[0]["channel"]["alternatives"][0]["words"][0]
+    with pytest.raises(ProtocolError, match="diarize"):
+        DeepgramDialect.read_opening(Upgrade("/v1/listen", query=(("diarize", "perhaps"),)), None, Opening())
