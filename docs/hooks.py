@@ -402,8 +402,34 @@ def speakers_table() -> str:
     return table(header, rows) + source(*used, run=load(used[0]))
 
 
+def diarization_table() -> str:
+    """Speaker labels through the gateway (bench/diarization.py): files and a live stream's session, word by word."""
+    run = load("diarization.json")
+    rows = []
+    for row in run["rows"]:
+        cpu = row.get("cpu_s_per_audio_s")
+        rows.append([
+            row["path"], f"seed {row['seed']}: {row['conversations']} ({row['audio_s'] / 60:.0f} min)",
+            f"{percent(row['turn_attribution'])} ({percent(row['turn_attribution_worst'], 0)})",
+            " / ".join(percent(row["by_voices"][n], 0) for n in ("2", "3", "4")), percent(row["words_right"]),
+            percent(row["count_exact"], 0), str(row["turns_without_words"]),
+            "-" if cpu is None else f"{cpu['plain']:.3f} / {cpu['diarized']:.3f}",
+        ])
+    clip = run["diarization_clip"]
+    header = [
+        "path", "conversations", "turn attribution (worst)", "2 / 3 / 4 voices", "words right", "speaker count exact",
+        "turns without words", "CPU s per audio s: plain / diarized",
+    ]
+    note = (
+        f"\n\nThe {clip['clip']} clip ({clip['voices']} voices): {clip['found']} found in a file, "
+        f"{clip.get('found_live', '-')} live.\n"
+    )
+    return table(header, rows) + note + source("diarization.json", run=run)
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "captions": captions_table,
+    "diarization": diarization_table,
     "speakers": speakers_table,
     "streaming": streaming_table,
     "streaming-capacity": capacity_table,

@@ -103,3 +103,15 @@ def test_config_from_flags_and_environment():
     assert "k1" not in _parse([], {"STT_GATEWAY_API_KEYS": "k1"}).describe()
     with pytest.raises(SystemExit, match="STT_GATEWAY_PORT"):
         _parse([], {"STT_GATEWAY_PORT": "eighty"})
+
+
+def test_diarize_is_a_flag_and_openais_diarizing_model_asks_for_it():
+    langs = {"en"}
+    assert parse_options({"diarize": "true"}, SessionOptions(), langs).diarize is True
+    assert parse_options({}, SessionOptions(), langs).diarize is False
+    assert parse_options({"model": "gpt-4o-transcribe-diarize"}, SessionOptions(), langs).diarize is True
+    assert parse_options({"model": "gpt-4o-transcribe-diarize-2025-10-15"}, SessionOptions(), langs).diarize is True
+    assert parse_options({"model": "gpt-4o-transcribe-diarize", "diarize": "false"}, SessionOptions(), langs).diarize is False
+    assert parse_options({"model": "gpt-4o-transcribe"}, SessionOptions(), langs).diarize is False
+    with pytest.raises(ProtocolError, match="diarize"):
+        parse_options({"diarize": "often"}, SessionOptions(), langs)

@@ -99,3 +99,27 @@ def test_the_sdks_messages_are_commands():
     assert begin["type"] == "Begin" and begin["id"] == "s1" and begin["expires_at"] > 0
     [end] = [json.loads(f) for f in dialect.frames(SessionClosed(4.6, "", 0, None))]
     assert end["type"] == "Termination" and end["audio_duration_seconds"] == 5
+
+
+def test_speaker_labels_put_a_speaker_label_on_turns_and_a_speaker_on_final_words():
+    import dataclasses
+
+    from gateway.core.events import SpeechStarted, TranscriptFinal, TranscriptPartial
+    from gateway.core.records import make_segment
+    from gateway.frontdoors.assemblyai import AssemblyAIDialect
+    from gateway.frontdoors.dialect import Opening, Upgrade
+    from gateway.inference.records import Word
+
+    opening = AssemblyAIDialect.opening(Upgrade("/v3/ws", query=(("speaker_labels", "True"), ("format_turns", "true"))))
+    assert isinstance(opening, Opening) and opening.options["diarize"] is True
+    dialect = dialect_of(AssemblyAIDialect, Upgrade("/v3/ws", query=(("speaker_labels", "True"), ("format_turns", "true"))))
+    words = (Word(" Hello,", 0.1, 0.5, 0.9), Word(" world.", 0.6, 1.0, 0.9))
+    segment = make_segment(0, 0, " Hello, world.", (), None, words, 0.0, 0.1, 1.0)
+    final = TranscriptFinal(dataclasses.replace(segment, speaker="B", word_speakers=("A", "B")), "en")
+    events = (SpeechStarted(0, 0.1), TranscriptPartial(0, 0.1, 0.8, "Hello world", "Hello", speaker="A"), final)
+    turns = [json.loads(f) for e in events for f in dialect.frames(e) if json.loads(f)["type"] == "Turn"]
+    assert [t["speaker_label"] for t in turns] == ["A", "B", "B"]  # the partial's is provisional
+    assert [[w["speaker"] for w in t["words"]] for t in turns if t["end_of_turn"]] == [["A", "B"], ["A", "B"]]
+    plain = dialect_of(AssemblyAIDialect, Upgrade("/v3/ws"))
+    sent = [json.loads(f) for e in (SpeechStarted(0, 0.1), TranscriptFinal(segment, "en")) for f in plain.frames(e)]
+    assert all("speaker_label" not in m and all("speaker" not in w for w in m.get("words", [])) for m in sent)

@@ -144,3 +144,41 @@ def test_the_sdks_client_events_are_commands():
         dialect.commands(pcm)
     with pytest.raises(ProtocolError, match="not served"):
         dialect.commands(json.dumps({"type": "response.create"}))
+
+
+def test_the_diarize_extension_asks_for_speakers_and_a_bad_value_is_refused():
+    import pytest
+
+    from gateway.core.errors import ProtocolError
+    from gateway.frontdoors.openai.config import TurnConfig, read_update
+
+    asked = read_update(session_update({"type": "audio/pcm"}, None, diarize=True), False, TurnConfig())
+    assert asked.changes["diarize"] is True
+    # the diarizing model's name is read by the core's option parser, at every door
+    named = read_update(session_update({"type": "audio/pcm"}, None, model="gpt-4o-transcribe-diarize"), False, TurnConfig())
+    assert named.changes["model"] == "gpt-4o-transcribe-diarize" and "diarize" not in named.changes
+    with pytest.raises(ProtocolError, match="transcription.diarize"):
+        read_update(session_update({"type": "audio/pcm"}, None, diarize="sometimes"), False, TurnConfig())
+
+
+def test_a_completed_item_carries_the_speaker_that_said_most_and_each_word_its_own():
+    import dataclasses
+    import json
+
+    from gateway.core.events import SpeechStarted, TranscriptFinal
+    from gateway.core.records import make_segment
+    from gateway.frontdoors.dialect import Upgrade
+    from gateway.frontdoors.openai import OpenAIRealtimeDialect
+    from gateway.inference.records import Word
+
+    dialect = dialect_of(OpenAIRealtimeDialect, Upgrade("/v1/realtime", query=(("intent", "transcription"),)))
+    words = (Word(" Yes.", 0.1, 0.4, 0.9), Word(" No,", 0.6, 0.9, 0.9), Word(" never.", 0.9, 1.3, 0.9))
+    segment = make_segment(0, 0, " Yes. No, never.", (), None, words, 0.0, 0.1, 1.3)
+    final = TranscriptFinal(dataclasses.replace(segment, speaker="B", word_speakers=("A", "B", "B")), "en")
+    sent = [json.loads(f) for e in (SpeechStarted(0, 0.1), final) for f in dialect.frames(e)]
+    [completed] = [m for m in sent if m["type"] == "conversation.item.input_audio_transcription.completed"]
+    assert completed["speaker"] == "B" and [w["speaker"] for w in completed["words"]] == ["A", "B", "B"]
+    plain = TranscriptFinal(make_segment(1, 0, " Hi.", (), None, words[:1], 0.0, 2.0, 2.5), "en")
+    sent = [json.loads(f) for e in (SpeechStarted(1, 2.0), plain) for f in dialect.frames(e)]
+    [completed] = [m for m in sent if m["type"] == "conversation.item.input_audio_transcription.completed"]
+    assert "speaker" not in completed and "speaker" not in completed["words"][0]
