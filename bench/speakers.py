@@ -23,7 +23,8 @@ nearest voice within the threshold or starting one (split first where
 the voice changes inside it), never relabelled; each window's true voice is
 the turn it lies in (or nearest). The Picovoice "diarization" clip (3 voices, no
 timings) is scored on its speaker count only. Cost: CPU seconds (all
-threads) of embedding and clustering per second of audio.
+threads) of embedding and clustering per second of audio, with the encoder
+as the gateway runs it (ONNX Runtime, one thread).
 
     python -m bench.speakers --seed 1 --out bench/results/speakers-seed1.json   # other conversations: a check on the tuning
 """
@@ -217,7 +218,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     voices = load_voices(args.audio_dir)
-    encoder = VoiceEncoder()
+    from threadpoolctl import threadpool_limits
+
+    from speakers.onnx_encoder import OnnxVoiceEncoder
+
+    threadpool_limits(limits=1, user_api="blas")  # as the gateway runs it (gateway/inference/engine.py)
+    encoder = OnnxVoiceEncoder()
     rng = random.Random(args.seed)
     results: dict[str, list[dict]] = {str(t): [] for t in args.thresholds}
     results["expected"] = []

@@ -20,8 +20,12 @@ HIDDEN = 256
 LAYERS = 3
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (np.tanh(0.5 * x) + 1.0)  # the same function, without exp's overflow
+def _gates(weights: np.ndarray) -> np.ndarray:
+    """torch's LSTM gate rows (input, forget, cell, output) as (input, forget,
+    output, cell), the sigmoid gates halved: ``embed_frames`` takes one tanh of all."""
+    i, f, cell, o = np.split(np.asarray(weights, dtype=np.float32), 4, axis=0)
+    gates: np.ndarray = np.concatenate([0.5 * i, 0.5 * f, 0.5 * o, cell], axis=0)
+    return gates
 
 
 class VoiceEncoder:
@@ -30,9 +34,9 @@ class VoiceEncoder:
         try:
             self._layers = [
                 (
-                    np.ascontiguousarray(w[f"lstm.weight_ih_l{n}"].T),
-                    np.ascontiguousarray(w[f"lstm.weight_hh_l{n}"].T),
-                    w[f"lstm.bias_ih_l{n}"] + w[f"lstm.bias_hh_l{n}"],
+                    np.ascontiguousarray(_gates(w[f"lstm.weight_ih_l{n}"]).T),
+                    np.ascontiguousarray(_gates(w[f"lstm.weight_hh_l{n}"]).T),
+                    _gates(w[f"lstm.bias_ih_l{n}"] + w[f"lstm.bias_hh_l{n}"]),
                 )
                 for n in range(LAYERS)
             ]
@@ -41,7 +45,11 @@ class VoiceEncoder:
             raise ValueError(f"the speaker encoder's weights lack {exc}") from None
 
     def embed_frames(self, windows: np.ndarray) -> np.ndarray:
-        """(batch, frames, 40) mel windows -> (batch, 256) unit embeddings."""
+        """(batch, frames, 40) mel windows -> (batch, 256) unit embeddings.
+
+        The time loop is the cost: its numpy calls are the same for one
+        window or sixty, so callers batch windows (the engine batches
+        several jobs' windows into one call)."""
         x = np.asarray(windows, dtype=np.float32)
         batch, steps, _ = x.shape
         h = np.zeros((batch, HIDDEN), np.float32)
@@ -50,12 +58,20 @@ class VoiceEncoder:
             h = np.zeros((batch, HIDDEN), np.float32)
             c = np.zeros((batch, HIDDEN), np.float32)
             out = np.empty((batch, steps, HIDDEN), np.float32)
+            g = np.empty((batch, 4 * HIDDEN), np.float32)
             for t in range(steps):
-                g = gates_in[:, t] + h @ w_hh
-                i, f = _sigmoid(g[:, :HIDDEN]), _sigmoid(g[:, HIDDEN : 2 * HIDDEN])
-                cell, o = np.tanh(g[:, 2 * HIDDEN : 3 * HIDDEN]), _sigmoid(g[:, 3 * HIDDEN :])
-                c = f * c + i * cell
-                h = o * np.tanh(c)
+                np.matmul(h, w_hh, out=g)
+                g += gates_in[:, t]
+                # The gates' columns were reordered to (input, forget, output, cell) and the
+                # first three halved (see __init__): one tanh serves all four, as
+                # sigmoid(x) = (1 + tanh(x / 2)) / 2.
+                np.tanh(g, out=g)
+                sig = g[:, : 3 * HIDDEN]
+                sig *= 0.5
+                sig += 0.5
+                c *= g[:, HIDDEN : 2 * HIDDEN]
+                c += g[:, :HIDDEN] * g[:, 3 * HIDDEN :]
+                h = g[:, 2 * HIDDEN : 3 * HIDDEN] * np.tanh(c)
                 out[:, t] = h
             x = out
         w, b = self._linear
@@ -64,10 +80,8 @@ class VoiceEncoder:
         unit: np.ndarray = e / np.maximum(norm, 1e-12)
         return unit
 
-    def embed_windows(self, samples: np.ndarray, hop_s: float = 0.75) -> tuple[np.ndarray, np.ndarray]:
-        """Embeddings of 1.6 s windows every ``hop_s`` over ``samples`` (16 kHz):
-        (n, 256) and each window's centre in seconds. Audio shorter than a
-        window gives one window, padded with silence."""
+    def windows(self, samples: np.ndarray, hop_s: float = 0.75) -> tuple[np.ndarray, np.ndarray]:
+        """The mel windows ``embed_windows`` embeds: (n, 160, 40) and each one's centre in seconds."""
         mel = mel_frames(samples)
         hop = max(1, int(round(hop_s * SAMPLE_RATE / HOP)))
         last = max(0, mel.shape[0] - WINDOW_FRAMES)
@@ -76,9 +90,16 @@ class VoiceEncoder:
             starts.append(last)  # the end of the audio is covered too
         if mel.shape[0] < WINDOW_FRAMES:
             mel = np.pad(mel, ((0, WINDOW_FRAMES - mel.shape[0]), (0, 0)))
-        windows = np.stack([mel[s : s + WINDOW_FRAMES] for s in starts])
+        frames = np.stack([mel[s : s + WINDOW_FRAMES] for s in starts])
         centres = (np.array(starts) + WINDOW_FRAMES / 2) * HOP / SAMPLE_RATE
-        return self.embed_frames(windows), centres
+        return frames, centres
+
+    def embed_windows(self, samples: np.ndarray, hop_s: float = 0.75) -> tuple[np.ndarray, np.ndarray]:
+        """Embeddings of 1.6 s windows every ``hop_s`` over ``samples`` (16 kHz):
+        (n, 256) and each window's centre in seconds. Audio shorter than a
+        window gives one window, padded with silence."""
+        frames, centres = self.windows(samples, hop_s)
+        return self.embed_frames(frames), centres
 
     def embed(self, samples: np.ndarray) -> np.ndarray:
         """One unit embedding of all of ``samples``: the mean of its windows'."""

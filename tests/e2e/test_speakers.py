@@ -72,3 +72,14 @@ def test_three_voices_in_turns_are_three_speakers(encoder, seed):
     heard = speaker_at(middles, w.centres_s, labels)
     assert heard.tolist() == [label_of[voice] for _, _, voice in conv.turns]
     assert [letter(int(label)) for label in labels[:1]] == ["A"]
+
+
+def test_the_onnx_graph_gives_the_numpy_encoders_embeddings(encoder):
+    """The gateway runs the encoder on ONNX Runtime; numpy is the reference of the same weights."""
+    from speakers.onnx_encoder import OnnxVoiceEncoder
+
+    samples = np.concatenate([load_clip("lhotse-libri-2412-153948-0000"), load_clip("ds-arctic-a0024")])
+    reference, centres = encoder.embed_windows(samples)
+    onnx, onnx_centres = OnnxVoiceEncoder().embed_windows(samples)
+    assert np.array_equal(centres, onnx_centres)
+    assert np.abs(reference - onnx).max() < 1e-4 and (reference * onnx).sum(axis=1).min() > 0.9999

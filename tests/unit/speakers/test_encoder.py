@@ -83,17 +83,25 @@ def made_up_weights(gate_bias: tuple[float, float, float, float]) -> dict[str, n
     return w
 
 
-def test_the_lstm_takes_its_gates_in_pytorchs_order():
+def onnx_encoder(weights: dict[str, np.ndarray]) -> VoiceEncoder:
+    from speakers.onnx_encoder import OnnxVoiceEncoder
+
+    return OnnxVoiceEncoder(weights)
+
+
+@pytest.mark.parametrize("encoder", [VoiceEncoder, onnx_encoder], ids=["numpy", "onnx"])
+def test_the_lstm_takes_its_gates_in_pytorchs_order(encoder):
+    """The ONNX graph (built from the same weights, its gates in ONNX's order) must agree too."""
     windows = np.random.default_rng(0).random((2, 5, N_MELS), dtype=np.float32)
     # input and output gates open, forget gate shut: the cell holds tanh(0.5) at every step
-    remembered = VoiceEncoder(made_up_weights((30.0, -30.0, 0.5, 30.0))).embed_frames(windows)
+    remembered = encoder(made_up_weights((30.0, -30.0, 0.5, 30.0))).embed_frames(windows)
     h = np.tanh(np.tanh(0.5))
     expected = np.full(HIDDEN, h, np.float32)
     expected[0] += 3.0
     expected[1] = max(0.0, h - 1.0)
     assert np.allclose(remembered, expected / np.linalg.norm(expected), atol=1e-5)
     # forget gate open as well: the cell sums tanh(0.5) over the 5 steps
-    summed = VoiceEncoder(made_up_weights((30.0, 30.0, 0.5, 30.0))).embed_frames(windows)
+    summed = encoder(made_up_weights((30.0, 30.0, 0.5, 30.0))).embed_frames(windows)
     h5 = np.tanh(5 * np.tanh(0.5))
     assert summed[0, 5] / summed[0, 4] == pytest.approx(1.0) and summed[0, 0] / summed[0, 4] == pytest.approx((h5 + 3) / h5)
 
