@@ -60,11 +60,12 @@ export async function listModels() {
   return (await response.json()).data;
 }
 
-// POST /v0/audio/transcriptions as verbose_json with segment times.
-export async function transcribeFile(file, { model, language }) {
+// POST /v0/audio/transcriptions as verbose_json with segment times (and speakers, diarized).
+export async function transcribeFile(file, { model, language, diarize }) {
   const form = new FormData();
   form.append('model', model);
   if (language) form.append('language', language);
+  if (diarize) form.append('diarize', 'true');
   form.append('response_format', 'verbose_json');
   form.append('timestamp_granularities[]', 'segment');
   form.append('file', file, file.name);

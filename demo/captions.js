@@ -1,8 +1,11 @@
 // Live captions: each segment's partial is shown where its final will go and is replaced
 // by it; finals accumulate, with times, and each word tells its time and probability.
+// With speaker labels, each line starts with its speaker's badge (a partial's is provisional).
 //
 // The list carries counters for tests and tools: data-partials (partials shown) and
 // data-finals; each final item has data-partials-seen (partials shown before it).
+
+import { SpeakerColours } from './speakers.js';
 
 const UNSURE = 0.5; // words below this probability are marked
 
@@ -34,7 +37,8 @@ function wordsOf(segment) {
     const space = w.word.match(/^\s*/)[0];
     if (i > 0 && space) text.append(space);
     const word = element('span', 'word', w.word.trim());
-    word.title = `${clock(w.start)} – ${clock(w.end)} · probability ${w.probability.toFixed(2)}`;
+    word.title = `${clock(w.start)} – ${clock(w.end)} · probability ${w.probability.toFixed(2)}`
+      + (w.speaker && w.speaker !== segment.speaker ? ` · speaker ${w.speaker}` : '');
     if (w.probability < UNSURE) word.classList.add('unsure');
     text.append(word);
   });
@@ -46,6 +50,7 @@ export class Transcript {
     this.list = list;
     this.session = 0;
     this.partials = new Map(); // segment id -> {item, count}
+    this.colours = new SpeakerColours();
     list.dataset.partials = 0;
     list.dataset.finals = 0;
   }
@@ -83,7 +88,7 @@ export class Transcript {
     const stable = event.text.startsWith(event.stable_text) ? event.stable_text : '';
     const text = element('span', 'text');
     text.append(element('span', 'stable', stable), element('span', 'tentative', event.text.slice(stable.length)));
-    entry.item.replaceChildren(timeOf(event.start, null), text);
+    entry.item.replaceChildren(timeOf(event.start, null), ...this.speaker(event.speaker, true), text);
     this.bump('partials');
     if (following) this.scrollToEnd();
   }
@@ -101,7 +106,8 @@ export class Transcript {
     item.dataset.start = segment.start;
     item.dataset.end = segment.end;
     item.dataset.partialsSeen = entry ? entry.count : 0;
-    item.append(timeOf(segment.start, segment.end), wordsOf(segment));
+    item.append(timeOf(segment.start, segment.end), ...this.speaker(segment.speaker), wordsOf(segment));
+    if (segment.speaker) item.dataset.speaker = segment.speaker;
     if (latencyMs !== null) {
       item.dataset.latencyMs = Math.round(latencyMs);
       const badge = element('span', 'latency', `${(latencyMs / 1000).toFixed(2)} s`);
@@ -112,6 +118,10 @@ export class Transcript {
     else this.place(item, segment.id);
     this.bump('finals');
     if (following) this.scrollToEnd();
+  }
+
+  speaker(name, provisional = false) {
+    return name ? [this.colours.badge(name, provisional)] : [];
   }
 
   item(kind, segmentId) {

@@ -4,6 +4,7 @@
 // in place, finals with their times. GET /v0/sessions, WS /v0/sessions/{id}/events.
 
 import { listSessions, sessionEventsEndpoint } from './api.js';
+import { SpeakerColours } from './speakers.js';
 
 function clock(seconds) {
   const m = Math.floor(seconds / 60);
@@ -52,6 +53,7 @@ export class SessionsPanel {
     this.following = sessionId;
     this.title.textContent = `Following ${sessionId}`;
     const columns = new Map();
+    const colours = new SpeakerColours();
     this.followed.replaceChildren(
       ...labels.map((label) => {
         const column = document.createElement('section');
@@ -96,7 +98,7 @@ export class SessionsPanel {
         li.className = 'final';
         const time = Object.assign(document.createElement('span'), { className: 'time', textContent: clock(segment.start) });
         const text = Object.assign(document.createElement('span'), { className: 'text', textContent: segment.text.trim() });
-        li.replaceChildren(time, text);
+        li.replaceChildren(time, ...(segment.speaker ? [colours.badge(segment.speaker)] : []), text);
       } else if (event.type === 'session.closed') {
         this.title.textContent = `${sessionId}: ended, ${clock(event.duration)} of audio`;
       }

@@ -1,5 +1,5 @@
-// Model, language and API key: the model list comes from GET /v0/models, the languages
-// from the chosen model, and the key field shows itself when the server asks for one.
+// Model, language, speaker labels and API key: the model list comes from GET /v0/models,
+// the languages from the chosen model, and the key field shows itself when the server asks for one.
 
 import { apiKey, listModels } from './api.js';
 
@@ -31,6 +31,7 @@ export class Settings {
     this.messages = messages;
     this.model = document.getElementById('model');
     this.language = document.getElementById('language');
+    this.diarize = document.getElementById('diarize');
     this.keyForm = document.getElementById('api-key-form');
     this.keyInput = document.getElementById('api-key');
     this.models = [];
@@ -44,14 +45,16 @@ export class Settings {
     this.keyForm.hidden = !apiKey.get();
   }
 
-  // {model, language} for a stream or an upload; language '' means auto-detect.
+  // {model, language, diarize?} for a stream or an upload; language '' means auto-detect.
   chosen() {
-    return { model: this.model.value, language: this.language.value };
+    const chosen = { model: this.model.value, language: this.language.value };
+    if (this.diarize.checked) chosen.diarize = true;
+    return chosen;
   }
 
-  // Model and language stay fixed while a stream runs.
+  // Model, language and speaker labels stay fixed while a stream runs.
   lock(locked) {
-    this.model.disabled = this.language.disabled = locked;
+    this.model.disabled = this.language.disabled = this.diarize.disabled = locked;
   }
 
   askForKey() {

@@ -1,7 +1,8 @@
 // verbose_json segments as plain text, SRT and WebVTT: one transcription, three downloads.
 // The cue rules are the server's (gateway/formats.py): a cue is one line (whitespace runs
 // collapse), blank segments are skipped, "-->" in text is defused, a cue lasts at least 1 ms,
-// and VTT text escapes & < >. The browser test checks the page's SRT against the server's.
+// VTT text escapes & < >, and a diarized cue names its speaker ("A: text", "<v A>text").
+// The browser test checks the page's SRT against the server's.
 
 function timestamp(seconds, decimal) {
   let millis = Math.max(0, Math.round(seconds * 1000));
@@ -21,13 +22,15 @@ function oneLine(text) {
 
 function cues(segments) {
   return segments
-    .map((s) => ({ start: s.start, end: Math.max(s.end, s.start + 0.001), text: oneLine(s.text) }))
+    .map((s) => ({
+      start: s.start, end: Math.max(s.end, s.start + 0.001), text: oneLine(s.text), speaker: s.speaker ? oneLine(s.speaker) : '',
+    }))
     .filter((cue) => cue.text);
 }
 
 export function toSrt(segments) {
   return cues(segments)
-    .map((c, i) => `${i + 1}\n${timestamp(c.start, ',')} --> ${timestamp(c.end, ',')}\n${c.text}\n`)
+    .map((c, i) => `${i + 1}\n${timestamp(c.start, ',')} --> ${timestamp(c.end, ',')}\n${c.speaker ? `${c.speaker}: ` : ''}${c.text}\n`)
     .join('\n');
 }
 
@@ -37,7 +40,7 @@ function vttEscape(text) {
 
 export function toVtt(segments) {
   const blocks = cues(segments).map(
-    (c) => `${timestamp(c.start, '.')} --> ${timestamp(c.end, '.')}\n${vttEscape(c.text)}\n`,
+    (c) => `${timestamp(c.start, '.')} --> ${timestamp(c.end, '.')}\n${c.speaker ? `<v ${vttEscape(c.speaker)}>` : ''}${vttEscape(c.text)}\n`,
   );
   return `WEBVTT\n\n${blocks.join('\n')}`;
 }

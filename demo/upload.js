@@ -1,6 +1,7 @@
 // The file panel: one POST to the batch API, the result offered as text, SRT and VTT.
 
 import { transcribeFile } from './api.js';
+import { SpeakerColours } from './speakers.js';
 import { toSrt, toText, toVtt } from './subtitles.js';
 
 const FORMATS = [
@@ -58,7 +59,19 @@ export function setUpUpload(settings) {
       link.download = `${name}.${extension}`;
       if (extension === 'srt') document.getElementById('upload-preview').textContent = content;
     }
-    document.getElementById('upload-text').textContent = transcription.text;
+    const text = document.getElementById('upload-text');
+    if (transcription.segments.some((s) => s.speaker)) {
+      // Diarized: a line per segment, after its speaker's badge.
+      const colours = new SpeakerColours();
+      text.replaceChildren(...transcription.segments.filter((s) => s.text.trim()).map((s) => {
+        const line = document.createElement('span');
+        line.className = 'said';
+        line.append(colours.badge(s.speaker), s.text.trim());
+        return line;
+      }));
+    } else {
+      text.textContent = transcription.text;
+    }
     result.hidden = false;
   }
 }

@@ -475,3 +475,31 @@ def test_the_sessions_view_follows_a_phone_call_live(server, browser):
     assert wer(caller_text, said["caller"]) <= 0.3 and wer(agent_text, said["agent"]) <= 0.3, said
     assert "suit" not in said["agent"].lower() and "quilter" not in said["caller"].lower(), said
     assert not page(driver, "document.querySelectorAll('#followed li.partial').length"), "a partial left behind"
+
+
+def test_a_diarized_upload_shows_each_speaker_and_its_subtitles_are_the_servers(server, browser, tmp_path):
+    """Speaker labels ticked: the file panel shows a badge per line, a colour per speaker, and
+    the page's SRT (made in the browser) is the server's diarized SRT."""
+    from tests.clips import TURNS, turns_of
+
+    driver = browser
+    open_demo(driver, server.http)
+    audio, _ = turns_of(*TURNS)
+    path = tmp_path / "three-voices.wav"
+    _write_wav(path, audio, 16000)
+    driver.find_element("id", "diarize").click()
+    driver.find_element("id", "upload-file").send_keys(str(path))
+    driver.find_element("id", "upload-submit").click()
+    wait_for(driver, lambda d: page(d, "!document.getElementById('upload-result').hidden"), 60, "the diarized upload result")
+    badges = page(driver, "[...document.querySelectorAll('#upload-text .speaker')].map(b => [b.textContent, b.style.getPropertyValue('--hue')])")
+    assert [b[0] for b in badges][:2] == ["A", "B"] and {b[0] for b in badges} == {"A", "B", "C"}, badges
+    assert len({hue for _, hue in badges}) == 3 and all(dict(badges)[name] == hue for name, hue in badges)  # a colour per speaker
+    with path.open("rb") as f:
+        served = httpx.post(
+            server.http + "/v0/audio/transcriptions", data={"model": "whisper-1", "response_format": "srt", "diarize": "true"},
+            files={"file": (path.name, f, "audio/wav")}, timeout=60,
+        )
+    served.raise_for_status()
+    assert [c.content for c in srt.parse(fetch_link(driver, "upload-srt"))] == [c.content for c in srt.parse(served.text)]
+    assert "<v A>" in fetch_link(driver, "upload-vtt")
+    driver.find_element("id", "diarize").click()  # as it was, for the tests after
