@@ -427,7 +427,34 @@ def diarization_table() -> str:
     return table(header, rows) + note + source("diarization.json", run=run)
 
 
+def diarization_cost_table() -> str:
+    """What diarize=true costs a stream (bench/streaming.py with --stream-option diarize=true, and without)."""
+    runs = [
+        ("streaming-diarize-off.json", "off"), ("streaming-diarize-off-repeat.json", "off, again"),
+        ("streaming-diarize-on.json", "diarize=true"),
+    ]
+    rows = []
+    for name, label in runs:
+        report = load(name)["reports"][0]
+        single = report["single"]
+        steps = {step["streams"]: step for step in report["capacity"]["steps"]}
+        cells = [label, f"{single['final_after_sound_p50']:.2f} / {single['final_after_sound_p95']:.2f} s"]
+        for n in (8, 16):
+            step = steps[n]
+            cells.append(
+                f"{step['final_after_sound_p50']:.2f} / {step['final_after_sound_p95']:.2f} s, "
+                f"{step['streams_behind']} behind, {step['cpu_s_per_audio_s']:.3f}"
+            )
+        rows.append(cells)
+    header = [
+        "streams' option", "1 stream: final after the sound p50 / p95",
+        "8 streams: final p50 / p95, behind, CPU s per audio s", "16 streams: the same",
+    ]
+    return table(header, rows) + source(*(name for name, _ in runs), run=load(runs[-1][0]))
+
+
 TABLES: dict[str, Callable[[], str]] = {
+    "diarization-cost": diarization_cost_table,
     "captions": captions_table,
     "diarization": diarization_table,
     "speakers": speakers_table,
