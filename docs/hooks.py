@@ -450,7 +450,13 @@ def diarization_cost_table() -> str:
         "streams' option", "1 stream: final after the sound p50 / p95",
         "8 streams: final p50 / p95, behind, CPU s per audio s", "16 streams: the same",
     ]
-    return table(header, rows) + source(*(name for name, _ in runs), run=load(runs[-1][0]))
+    singles = []
+    for name, label in (("streaming-diarize-single-off.json", "off"), ("streaming-diarize-single-on.json", "diarize=true")):
+        single = load(name)["reports"][0]["single"]
+        singles.append(f"{label} {single['final_after_sound_p50']:.2f} / {single['final_after_sound_p95']:.2f} s ({single['finals']} finals)")
+    note = "\n\nOne stream, 300 s of audio: final after the sound p50 / p95 " + "; ".join(singles) + "."
+    used = [name for name, _ in runs] + ["streaming-diarize-single-off.json", "streaming-diarize-single-on.json"]
+    return table(header, rows) + note + source(*used, run=load(runs[-1][0]))
 
 
 TABLES: dict[str, Callable[[], str]] = {
