@@ -16,6 +16,7 @@ COPY pyproject.toml README.md ./
 COPY gateway/ gateway/
 COPY vad/ vad/
 COPY speakers/ speakers/
+COPY redaction/ redaction/
 COPY demo/ demo/
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /dist .
 

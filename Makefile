@@ -67,7 +67,7 @@ test-fast: $(STAMP)
 # Lint, types (strict where fully annotated), the import layers (pyproject.toml), the
 # container image and Kubernetes manifests (deploy-check), and the docs site (docs).
 check: $(STAMP) deploy-check docs
-	$(BIN)/ruff check gateway vad speakers tests bench deploy docs
+	$(BIN)/ruff check gateway vad speakers redaction tests bench deploy docs
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -61,7 +61,7 @@ def python(tmp_path_factory) -> str:
 def test_the_wheel_ships_every_module_and_the_demo(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     sources = {str(p.relative_to(ROOT)) for p in (ROOT / "gateway").rglob("*.py")} | {
-        str(p.relative_to(ROOT)) for folder in ("vad", "speakers") for p in (ROOT / folder).glob("*.py")
+        str(p.relative_to(ROOT)) for folder in ("vad", "speakers", "redaction") for p in (ROOT / folder).glob("*.py")
     }
     assert sources <= names, sorted(sources - names)
     assert DEMO_FILES and {f"gateway/demo/{name}" for name in DEMO_FILES} <= names

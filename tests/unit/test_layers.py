@@ -2,7 +2,7 @@
 
 The rules live in pyproject.toml ([tool.importlinter]): transports -> core ->
 engine, the core sans-I/O (no web framework, no event loop, no json), and
-``vad`` and ``speakers`` free of ``gateway``. ``lint-imports`` checks them; the second test
+``vad``, ``speakers`` and ``redaction`` free of ``gateway``. ``lint-imports`` checks them; the second test
 shows that it catches a breach.
 """
 
@@ -29,7 +29,7 @@ def test_the_layers_hold():
 
 
 def test_an_import_against_the_layers_is_caught(tmp_path):
-    for name in ("gateway", "vad", "speakers"):
+    for name in ("gateway", "vad", "speakers", "redaction"):
         shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
     with open(tmp_path / "gateway" / "core" / "events.py", "a") as f:
@@ -38,6 +38,8 @@ def test_an_import_against_the_layers_is_caught(tmp_path):
         f.write("\nimport gateway.audio  # noqa\n")
     with open(tmp_path / "speakers" / "features.py", "a") as f:
         f.write("\nimport gateway.audio  # noqa\n")
+    with open(tmp_path / "redaction" / "spoken.py", "a") as f:
+        f.write("\nimport gateway.core  # noqa\n")
     with open(tmp_path / "gateway" / "frontdoors" / "wire.py", "a") as f:
         f.write("\nimport socket  # noqa\n")
     result = lint_imports(tmp_path)
@@ -46,3 +48,4 @@ def test_an_import_against_the_layers_is_caught(tmp_path):
     assert "gateway.frontdoors.wire -> socket" in result.stdout
     assert "gateway.core.events -> gateway.http.errors" in result.stdout
     assert "speakers.features -> gateway.audio" in result.stdout
+    assert "redaction.spoken -> gateway.core" in result.stdout

@@ -1,0 +1,12 @@
+"""Sensitive numbers in a transcript: where they are, and what replaces them (contract section 10).
+
+Pure text processing, no I/O and nothing of ``gateway``, like ``vad`` and
+``speakers``: words (with their times) in, the spans to redact out. Being
+built (issue 24); its first part reads the digits said in a run of words
+(``spoken``), the speech-specific part no library does: Whisper writes
+spoken digits as numerals with commas or hyphens, or spells them out.
+"""
+
+from redaction.spoken import NumberRun, number_runs
+
+__all__ = ["NumberRun", "number_runs"]
