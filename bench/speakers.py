@@ -179,32 +179,28 @@ def online_labels(u: Utterances, threshold: float) -> np.ndarray:
     return np.concatenate([voices.assign_windows(w) for w in u.windows]) if u.windows else np.zeros(0, np.int64)
 
 
-def voiced_regions(samples: np.ndarray) -> list[tuple[int, int]]:
-    """The VAD's utterances as a stream cuts them: from the onset to the last voiced frame."""
+def utterances(samples: np.ndarray) -> list[tuple[SpeechStart, SpeechEnd]]:
+    """The VAD's utterances of a clip as a stream's default segmenter cuts them: where each starts and ends."""
     segmenter = Segmenter(SegmenterConfig())
     events = list(segmenter.feed(samples)) + list(segmenter.flush())
-    regions, onset = [], None
+    found, started = [], None
     for event in events:
         if isinstance(event, SpeechStart):
-            onset = event.onset
-        elif isinstance(event, SpeechEnd) and onset is not None:
-            regions.append((onset, event.speech_end))
-            onset = None
-    return regions
+            started = event
+        elif isinstance(event, SpeechEnd) and started is not None:
+            found.append((started, event))
+            started = None
+    return found
+
+
+def voiced_regions(samples: np.ndarray) -> list[tuple[int, int]]:
+    """The utterances as a stream embeds them: from the onset to the last voiced frame."""
+    return [(start.onset, end.speech_end) for start, end in utterances(samples)]
 
 
 def speech_regions(samples: np.ndarray) -> list[tuple[int, int]]:
-    """The VAD's utterances of a clip, as the gateway would cut them."""
-    segmenter = Segmenter(SegmenterConfig())
-    events = list(segmenter.feed(samples)) + list(segmenter.flush())
-    regions, start = [], None
-    for event in events:
-        if isinstance(event, SpeechStart):
-            start = event.start
-        elif isinstance(event, SpeechEnd) and start is not None:
-            regions.append((start, event.end))
-            start = None
-    return regions
+    """The utterances' audio, pre-roll and trailing silence included."""
+    return [(start.start, end.end) for start, end in utterances(samples)]
 
 
 def main(argv: list[str] | None = None) -> int:

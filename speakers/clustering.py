@@ -25,6 +25,8 @@ import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.optimize import linear_sum_assignment
 
+from .encoder import unit_mean
+
 DEFAULT_THRESHOLD = 0.4  # cosine distance
 MAX_SPEAKERS = 8
 MIN_WINDOWS = 3  # about 2.3 s of one voice (1.6 s windows every 0.75 s)
@@ -108,8 +110,7 @@ def _absorb_small(embeddings: np.ndarray, labels: np.ndarray, min_windows: int) 
 def centroids(embeddings: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """One unit vector per label 0..n-1: the normalised mean of its windows."""
     labels = np.asarray(labels)
-    means = np.stack([np.asarray(embeddings)[labels == k].mean(axis=0) for k in range(int(labels.max()) + 1)])
-    unit: np.ndarray = means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+    unit: np.ndarray = np.stack([unit_mean(np.asarray(embeddings)[labels == k]) for k in range(int(labels.max()) + 1)])
     return unit
 
 

@@ -104,6 +104,11 @@ class VoiceEncoder:
     def embed(self, samples: np.ndarray) -> np.ndarray:
         """One unit embedding of all of ``samples``: the mean of its windows'."""
         windows, _ = self.embed_windows(samples)
-        mean = windows.mean(axis=0)
-        unit: np.ndarray = mean / max(float(np.linalg.norm(mean)), 1e-12)
-        return unit
+        return unit_mean(windows)
+
+
+def unit_mean(embeddings: np.ndarray) -> np.ndarray:
+    """One voice's embedding from several (rows): their mean, made unit length."""
+    mean = np.asarray(embeddings).mean(axis=0)
+    unit: np.ndarray = mean / max(float(np.linalg.norm(mean)), 1e-12)
+    return unit

@@ -33,7 +33,7 @@ from dataclasses import replace
 import numpy as np
 
 from gateway.audio.resample import SAMPLE_RATE
-from gateway.inference.jobs import DecodeJob, Priority, VoiceWindows
+from gateway.inference.jobs import DecodeJob, EmbedJob, Priority, VoiceWindows
 from gateway.inference.records import DecodeOptions, Decoding
 from vad.segmenter import Classifier, Segmenter, SegmenterConfig, SegmentEvent, SpeechEnd, SpeechStart
 
@@ -423,7 +423,7 @@ class Transcriber:
 
     def _request_embedding(self, u: Utterance, start: int, end: int, priority: Priority) -> None:
         assert self.voices is not None
-        job = self.voices.job(self._audio.slice(start, end), priority)
+        job = EmbedJob.whole(self._audio.slice(start, end), priority)
         request = self._outbox.request("embed", u.segment_id, end, job)
         self.voices.asked(u.segment_id, request.id, start, end)
 

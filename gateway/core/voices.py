@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gateway.audio.resample import SAMPLE_RATE
-from gateway.inference.jobs import EmbedJob, Priority, VoiceWindows
+from gateway.inference.jobs import VoiceWindows
+from speakers.encoder import unit_mean
 from speakers.online import OnlineVoices
 from speakers.turns import letter, speaker_at
 
@@ -105,9 +106,6 @@ class TrackVoices:
             return heard.onset
         return max(heard.onset, heard.embedded_to - int(OVERLAP_S * SAMPLE_RATE))
 
-    def job(self, audio: np.ndarray, priority: Priority) -> EmbedJob:
-        return EmbedJob(audio, ((0, audio.shape[0]),), priority)
-
     def asked(self, segment_id: int, request_id: int, start: int, end: int) -> None:
         heard = self._heard[segment_id]
         heard.embedded_to = end
@@ -139,10 +137,9 @@ class TrackVoices:
     def provisional(self, segment_id: int) -> str:
         """A partial's speaker: the voice its embeddings so far point to, else the last one heard."""
         heard = self._heard.get(segment_id)
-        mean = _mean(heard.windows) if heard else None
-        if mean is None:
+        if heard is None or not heard.windows:
             return self._name(self._last or 0)
-        return self._name(self._voices.peek(mean))
+        return self._name(self._voices.peek(unit_mean(np.concatenate([w.embeddings for w in heard.windows]))))
 
     def final(self, segment_id: int, is_speech: bool, seconds: float, word_times: np.ndarray) -> tuple[str, tuple[str, ...]]:
         """The speaker of an utterance's final and of each of its words (their
@@ -180,10 +177,3 @@ class TrackVoices:
             return letter(voice)
         return self._label if voice == 0 else f"{self._label}/{letter(voice)}"
 
-
-def _mean(windows: list[VoiceWindows]) -> np.ndarray | None:
-    if not windows:
-        return None
-    mean = np.concatenate([w.embeddings for w in windows]).mean(axis=0)
-    unit: np.ndarray = mean / max(float(np.linalg.norm(mean)), 1e-12)
-    return unit

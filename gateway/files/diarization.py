@@ -25,6 +25,7 @@ from gateway.audio.resample import SAMPLE_RATE
 from gateway.core.records import Segment, Transcription, Word
 from gateway.inference.jobs import EmbedJob, Priority, VoiceWindows
 from speakers.clustering import DEFAULT_THRESHOLD, MAX_SPEAKERS, centroids, cluster, name_voices
+from speakers.encoder import unit_mean
 from speakers.turns import letter, runs, speaker_at
 
 from .chunks import Span, SpeechRegion
@@ -107,7 +108,7 @@ def embed_job(chunk: Span, audio: np.ndarray, regions: Sequence[SpeechRegion]) -
 
 
 def reference_job(known: KnownSpeaker) -> EmbedJob:
-    return EmbedJob(known.audio, ((0, known.audio.shape[0]),), Priority.BATCH)
+    return EmbedJob.whole(known.audio, Priority.BATCH)
 
 
 _clustering = ThreadPoolExecutor(max_workers=1, thread_name_prefix="speakers")
@@ -134,7 +135,7 @@ def label(
     named: dict[int, str] = {}
     if references:
         voices = centroids(windows.embeddings, labels)
-        means = np.stack([_mean(r.embeddings) for r in references])
+        means = np.stack([unit_mean(r.embeddings) for r in references])
         named = {v: request.known[r].name for v, r in name_voices(voices, means, request.threshold).items()}
     pieces: list[tuple[Segment, int]] = []
     for segment in result.segments:
@@ -142,12 +143,6 @@ def label(
     names = _names(pieces, named)
     segments = [replace(s, id=i, speaker=names[voice]) for i, (s, voice) in enumerate(pieces)]
     return replace(result, segments=segments)
-
-
-def _mean(embeddings: np.ndarray) -> np.ndarray:
-    mean = embeddings.mean(axis=0)
-    unit: np.ndarray = mean / max(float(np.linalg.norm(mean)), 1e-12)
-    return unit
 
 
 def _names(pieces: Sequence[tuple[Segment, int]], named: dict[int, str]) -> dict[int, str]:

@@ -59,7 +59,7 @@ class Decoder(Protocol):
 
 
 class VoiceEncoder(Protocol):
-    """What the engine needs of the speaker encoder (``speakers.VoiceEncoder``)."""
+    """What the engine needs of the speaker encoder (``speakers.VoiceEncoder`` and its ONNX twin)."""
 
     def embed_windows(self, samples: np.ndarray, hop_s: float = 0.75) -> tuple[np.ndarray, np.ndarray]: ...
 
@@ -130,8 +130,8 @@ class Engine:
     ):
         """``decoder_factory`` makes the decoder of a model id (default: a
         ``WhisperDecoder`` over the registry's loaded model), ``encoder_factory``
-        the speaker encoder (default: ``speakers.VoiceEncoder`` on the
-        installed weights); ``clock`` times
+        the speaker encoder (default: ``speakers.onnx_encoder.OnnxVoiceEncoder``
+        on the installed weights); ``clock`` times
         the queue and the decodes (tests pass a scripted one)."""
         self.registry = registry
         self.workers = workers or registry.settings.workers

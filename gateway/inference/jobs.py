@@ -43,6 +43,11 @@ class EmbedJob:
     priority: Priority
     stream: str | None = None  # never replaced: only partials are
 
+    @classmethod
+    def whole(cls, audio: np.ndarray, priority: Priority) -> EmbedJob:
+        """All of ``audio`` as one span (a reference clip, a block of a live utterance)."""
+        return cls(audio, ((0, audio.shape[0]),), priority)
+
 
 @dataclass(frozen=True)
 class VoiceWindows:
