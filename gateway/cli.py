@@ -142,13 +142,18 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
     from . import formats
     from .audio import AudioDecodeError
-    from .core.options import channel_labels
+    from .core.options import channel_labels, redact_kinds
     from .files.diarization import Diarization, ReferenceClipError, known_speaker
     from .files.transcription import BatchInputError, BatchRequest
     from .files.upload import Upload, transcribe_upload_blocking
     from .inference.engine import Engine
     from .inference.models import LoadSettings, ModelError, ModelRegistry
 
+    try:
+        redact = redact_kinds(",".join(args.redact))
+    except ValueError as exc:
+        print(f"stt-gateway: --redact: {exc}", file=sys.stderr)
+        return 2
     diarization = None
     if args.diarize or args.speakers or args.speaker or (args.format == "diarized_json" and not args.multichannel):
         try:
@@ -172,7 +177,8 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         engine = Engine(registry)
         words = args.word_timestamps or args.format == "verbose_json"
         request = BatchRequest(
-            language=args.language, task=args.task, prompt=args.prompt, word_timestamps=words, diarization=diarization
+            language=args.language, task=args.task, prompt=args.prompt, word_timestamps=words, diarization=diarization,
+            redact=redact,
         )
         result = transcribe_upload_blocking(engine, upload, request, labels)
     except (ModelError, BatchInputError, WeightsError) as exc:
@@ -242,6 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--speaker", action="append", default=[], metavar="NAME=CLIP",
         help="with --diarize: a known speaker's name and a 2-10 s clip of their voice (up to 4); the matching voice is named",
+    )
+    tr.add_argument(
+        "--redact", action="append", default=[], metavar="KINDS",
+        help="replace these by a placeholder: pci, ssn, phone, email, numbers (comma-separated or repeated)",
     )
     tr.add_argument("--word-timestamps", action="store_true", help="include words in verbose_json")
     tr.add_argument("--workers", type=int, default=ServerConfig.workers, help="decodes in parallel (default %(default)s)")

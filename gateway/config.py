@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .core.options import MAX_PROMPT_CHARS, SessionOptions, flag_word
+from .core.options import MAX_PROMPT_CHARS, SessionOptions, flag_word, redact_kinds
 from .core.settings import StreamSettings
 
 ENV_PREFIX = "STT_GATEWAY_"
@@ -166,6 +166,13 @@ class ServerConfig:
     max_prompt_chars: int = field(
         default=MAX_PROMPT_CHARS, metadata={"help": "longest prompt a stream or an upload may give (Whisper reads its last 223 tokens)"}
     )
+    redact: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "kinds redacted in every stream and upload, a floor clients may add to and never lower "
+            "(comma-separated: pci, ssn, phone, email, numbers)"
+        },
+    )
     allocator: str = field(
         default="jemalloc",
         metadata={"help": "jemalloc (preloaded when the system has libjemalloc2: glibc malloc fragments under load and memory grows) or system"},
@@ -240,4 +247,9 @@ def from_namespace(args: argparse.Namespace, environ: Mapping[str, str] | None =
             items = given if isinstance(given, list) else [given]
             given = tuple(part.strip() for item in items for part in item.split(",") if part.strip())
         values[f.name] = given
+    if "redact" in values:
+        try:
+            values["redact"] = redact_kinds(list(values["redact"]))
+        except ValueError as exc:
+            raise SystemExit(f"--redact: {exc}") from None
     return ServerConfig(**values)

@@ -61,16 +61,34 @@ def _plain(word: str) -> str:
     return word.strip().strip(_EDGES).lower()
 
 
-def find(words: Sequence[str], kinds: Collection[str]) -> list[Finding]:
-    """The sensitive spans of ``words`` (Whisper's words, leading spaces and
-    punctuation attached) of the ``kinds`` asked for, in order, not overlapping."""
+def check_kinds(kinds: Collection[str]) -> None:
+    """Refuse (ValueError, naming them) kinds this detector does not know."""
     unknown = set(kinds) - set(KINDS)
     if unknown:
-        raise ValueError(f"unknown redaction kind(s) {', '.join(sorted(unknown))}; known: {', '.join(KINDS)}")
+        raise ValueError(
+            f"unknown redaction kind(s) {', '.join(sorted(unknown))}; known: {', '.join(KINDS)} "
+            "(names and addresses are not redacted: that needs a named-entity model)"
+        )
+
+
+def find(words: Sequence[str], kinds: Collection[str], open_end: bool = False) -> list[Finding]:
+    """The sensitive spans of ``words`` (Whisper's words, leading spaces and
+    punctuation attached) of the ``kinds`` asked for, in order, not overlapping.
+
+    ``open_end``: more words may follow (a live final: the caller paused
+    while reading a number out in groups). A run the words end with is then
+    judged as the start of a longer one: near card, social or phone words
+    it is redacted whatever its length so far, since a final cannot be
+    taken back once the rest of the number comes.
+    """
+    check_kinds(kinds)
     plain = [_plain(w) for w in words]
     found: list[Finding] = []
-    for run in number_runs(list(words)):
+    runs = number_runs(list(words))
+    for run in runs:
         kind = _judge(run, words, plain, kinds)
+        if kind is None and open_end and run is runs[-1] and _ends(run, plain):
+            kind = _unfinished(run, plain, kinds)
         if kind is not None:
             found.append(Finding(kind, run.first, run.end))
     if "email" in kinds:
@@ -98,6 +116,24 @@ def _judge(run: NumberRun, words: Sequence[str], plain: list[str], kinds: Collec
         return "phone"
     if "numbers" in kinds and n >= 3:
         return "numbers"
+    return None
+
+
+def _ends(run: NumberRun, plain: list[str]) -> bool:
+    """Whether nothing but punctuation follows the run."""
+    return not any(plain[run.end :])
+
+
+def _unfinished(run: NumberRun, plain: list[str], kinds: Collection[str]) -> str | None:
+    """The kind a run may be the first groups of, from the words before it (None: none)."""
+    near = set(plain[max(0, run.first - CONTEXT_WORDS) : run.first])
+    n = len(run.digits)
+    if "pci" in kinds and n >= 4 and near & (CARD_WORDS | EXPIRY_WORDS):
+        return "pci"
+    if "ssn" in kinds and 3 <= n < 9 and near & SSN_WORDS:
+        return "ssn"
+    if "phone" in kinds and 3 <= n < 10 and near & PHONE_WORDS:
+        return "phone"
     return None
 
 

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from gateway.inference.models import is_diarizing_model
+from redaction import KINDS as REDACT_KINDS
 from vad.segmenter import SegmenterConfig
 
 from .errors import ProtocolError
@@ -64,6 +65,9 @@ class SessionOptions:
     time_offset: float = 0.0
     first_segment_id: int = 0
     diarize: bool = False  # who is speaking: a speaker on every final and partial (docs/protocol.md section 9)
+    # What never leaves the gateway (docs/protocol.md section 10): kinds of REDACT_KINDS, in that order.
+    # A client's kinds are added to the server's (its floor); none is ever removed.
+    redact: tuple[str, ...] = ()
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -87,6 +91,22 @@ def prompt_too_long(length: int, limit: int) -> str:
         f"prompt is {length} characters; the limit is {limit} (Whisper reads only the last 223 tokens "
         "of a prompt, about 900 characters of English)"
     )
+
+
+def redact_kinds(value: Any) -> tuple[str, ...]:
+    """The kinds in a ``redact`` value: comma-separated text or a list of
+    names (ValueError naming the problem), in ``REDACT_KINDS`` order."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(k, str) for k in items):
+        raise ValueError(f"redact must name kinds, comma-separated or a list (of {', '.join(REDACT_KINDS)}); got {value!r}")
+    kinds = {k.strip().lower() for k in items if k.strip()}
+    unknown = sorted(kinds - set(REDACT_KINDS))
+    if unknown:
+        raise ValueError(
+            f"redact: unknown kind(s) {', '.join(unknown)}; known: {', '.join(REDACT_KINDS)} "
+            "(names and addresses are not redacted: that needs a named-entity model)"
+        )
+    return tuple(k for k in REDACT_KINDS if k in kinds)
 
 
 def _invalid(message: str) -> ProtocolError:
@@ -172,6 +192,13 @@ def parse_options(
                     f"sample_rate {value!r} is not supported; use one of {', '.join(map(str, SAMPLE_RATES))}"
                 )
             changes[key] = rate
+        elif key == "redact":
+            try:
+                asked = redact_kinds(value)
+            except ValueError as exc:
+                raise _invalid(str(exc)) from None
+            # Added to what is on already (the server's floor, or earlier asks): never fewer.
+            changes[key] = tuple(k for k in REDACT_KINDS if k in set(asked) | set(base.redact))
         elif key in ("interim_results", "diarize"):
             changes[key] = _as_bool(key, value)
         elif key in ("vad_aggressiveness", "endpoint_ms", "pre_roll_ms", "channels", "first_segment_id"):

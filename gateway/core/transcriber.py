@@ -16,7 +16,10 @@ The VAD (``vad.Segmenter``) cuts the track into utterances (see
   per utterance, and their text is the prompt of the next utterance.
 
 With ``diarize``, who is speaking is embedded as the speech goes by and
-each final carries its speaker (``gateway.core.voices``).
+each final carries its speaker (``gateway.core.voices``). With ``redact``,
+finals and partials are redacted before they leave (``gateway.core.redact``):
+the decodes see the words as said (the next utterance's prompt too), nothing
+outside the gateway does.
 
 Times are sample counts at 16 kHz from the first sample of the track.
 Decode work goes out through the session's ``Outbox``; results come back
@@ -43,6 +46,7 @@ from .events import ErrorEvent, SpeechStarted, TranscriptFinal, TranscriptPartia
 from .options import SessionOptions
 from .outbox import Outbox
 from .records import make_segment
+from .redact import TrackRedaction
 from .settings import StreamSettings
 from .speculation import missed_words, speculation_wait, tail_is_quiet
 from .utterance import Utterance, UtteranceState
@@ -86,7 +90,8 @@ class Transcriber:
         self._utterances: deque[Utterance] = deque()  # not yet finalised, in order
         self._flushes: deque[int] = deque()  # per flush not yet done: the last segment id it ended (-1: none)
         self.flushes_done: deque[int] = deque()  # the same, once done: for the session to report
-        self.finals: list[str] = []  # the text of every final, in order
+        self.finals: list[str] = []  # the text of every final, in order, as sent (redacted)
+        self._said: list[str] = []  # the same as decoded: the next decodes' prompt, never sent
         self.final_starts: list[float] = []  # where each began (seconds)
         self.language: str | None = None  # of the latest final with speech
         self.utterances = 0  # started so far
@@ -95,6 +100,7 @@ class Transcriber:
         self._relieve = False  # the engine is under pressure
         self._final_decode_ms = 0
         self.voices = TrackVoices(label if options.channels > 1 else None) if options.diarize else None
+        self.redaction = TrackRedaction(options.redact) if options.redact else None
 
     # -- inputs -------------------------------------------------------------
     def feed(self, samples: np.ndarray) -> None:
@@ -145,8 +151,8 @@ class Transcriber:
                     u.failed = error
                     self._outbox.emit(ErrorEvent("decode_failed", f"segment {u.segment_id}: {error}", segment_id=u.segment_id))
                 elif decoding is not None and self._breaks_promise(u, decoding):
-                    log.debug("segment %d: final %r contradicts stable_text %r, decoding again held to it",
-                              u.segment_id, decoding.text, u.stable_text)
+                    log.debug("segment %d: final contradicts stable_text, decoding again held to it%s", u.segment_id,
+                              "" if self.redaction else f": {decoding.text!r} against {u.stable_text!r}")
                     self._withdraw_final(u)
                     u.force_prefix = True
                 else:
@@ -324,9 +330,12 @@ class Transcriber:
             words = u.stable + words[len(u.stable) :]
         end = u.start + int(round(decoding.duration * SAMPLE_RATE))
         u.agree(end, words, lag=s.stable_lag_ms * SAMPLE_RATE // 1000)
+        text, stable_text = " ".join(words), u.stable_text
+        if self.redaction is not None:
+            text, stable_text = self.redaction.partial(words, len(u.stable))
         self._outbox.emit(
             TranscriptPartial(
-                u.segment_id, self._t0 + u.start / SAMPLE_RATE, self._t0 + end / SAMPLE_RATE, " ".join(words), u.stable_text,
+                u.segment_id, self._t0 + u.start / SAMPLE_RATE, self._t0 + end / SAMPLE_RATE, text, stable_text,
                 self.channel, self.label, self.voices.provisional(u.segment_id) if self.voices is not None else None,
             )
         )
@@ -400,17 +409,21 @@ class Transcriber:
         if d is None or not d.is_speech:
             segment = make_segment(u.segment_id, self._seek0 + u.start, "", (), d, (), start, start, end)
             self.finals.append("")
+            self._said.append("")
             segment = replace(segment, speaker=speaker)
             return TranscriptFinal(segment, d.language if d else self.language, u.end_reason, end, self.channel, self.label)
         segment = make_segment(u.segment_id, self._seek0 + u.start, " " + d.text, d.tokens, d, d.words, start, start, end)
         segment = replace(segment, speaker=speaker, word_speakers=word_speakers)
-        self.finals.append(d.text)
+        if self.redaction is not None:
+            segment = self.redaction.final(segment)
+        self.finals.append(segment.text.strip())
+        self._said.append(d.text)
         self.language = d.language
         return TranscriptFinal(segment, d.language, u.end_reason, end, self.channel, self.label)
 
     # -- helpers ------------------------------------------------------------------
     def _context(self) -> str | None:
-        recent = " ".join(t for t in self.finals if t).split()[-self.settings.context_words :]
+        recent = " ".join(t for t in self._said if t).split()[-self.settings.context_words :]
         parts = [p for p in (self.options.prompt, " ".join(recent)) if p]
         return " ".join(parts) or None
 

@@ -40,9 +40,11 @@ import numpy as np
 
 from gateway.audio.resample import SAMPLE_RATE
 from gateway.core.records import Segment, Transcription, make_segment
+from gateway.core.redact import redact_segments, redact_text
 from gateway.inference.engine import Engine
 from gateway.inference.jobs import DecodeJob, Priority, VoiceWindows
 from gateway.inference.records import DecodeOptions, Decoding
+from redaction.replace import Redactor
 
 from .chunks import Span, SpeechRegion, plan_chunks, speech_regions, subtract_spans
 from .diarization import Diarization, embed_job, label_later, reference_job
@@ -64,6 +66,7 @@ class BatchRequest:
     temperature: float = 0.0
     word_timestamps: bool = False
     diarization: Diarization | None = None  # label who said what
+    redact: tuple[str, ...] = ()  # kinds never told (docs/protocol.md section 10): in the result and the text told as decoded
 
 
 def temperature_schedule(temperature: float) -> tuple[float, ...]:
@@ -107,6 +110,7 @@ class FileTranscription:
         self._unsettled: dict[Span, int] = {chunk: 1 for chunk in self.chunks}
         self._audio: dict[Span, np.ndarray] = {}  # the chunks being decoded: their pieces are cut from them
         self._told = 0  # chunks whose text ``new_text`` has given
+        self._told_redactor = Redactor(request.redact) if request.redact else None  # the text told, a piece at a time
         self._voices: list[VoiceWindows] = []  # diarized: each chunk's speaker windows, in file time
 
     @classmethod
@@ -161,7 +165,8 @@ class FileTranscription:
             ]
             parts.extend(text for _, text in sorted(found, key=lambda pair: pair[0]))
             self._told += 1
-        return "".join(parts)
+        text = "".join(parts)
+        return redact_text(self._told_redactor, text) if self._told_redactor is not None and text else text
 
     def missed(self, piece: Span, decoding: Decoding) -> list[Span]:
         """Parts of ``piece`` with voiced speech but no decoded word, to decode again on their own.
@@ -238,7 +243,7 @@ class FileTranscription:
             assert language is not None, "a file has at least one chunk"
             transcription = self.join(language)
             if diarization is None:
-                return transcription
+                return self.finish(transcription)
             heard = []
             for reference in references:
                 heard.append((yield reference))
@@ -247,7 +252,7 @@ class FileTranscription:
                 transcription, VoiceWindows.join(self._voices), heard, diarization,
                 lambda text: engine.text_tokens(r.model, text, language, r.task),
             )
-            return labelled
+            return self.finish(labelled)
         finally:
             for _, future, _ in pending:
                 future.cancel()
@@ -273,11 +278,20 @@ class FileTranscription:
             segments.append(
                 make_segment(
                     len(segments), start, s.text, s.tokens, d, s.words, offset, lo, hi,
-                    keep_words=self.request.word_timestamps or self.request.diarization is not None,
                 )
             )
         text = "".join(s.text for s in segments).strip()
         return Transcription(text, self.request.task, language, duration, segments)
+
+    def finish(self, result: Transcription) -> Transcription:
+        """The result as asked: redacted (each sensitive span a placeholder,
+        in text, segments, words and tokens), its words kept only when asked for."""
+        r = self.request
+        segments = redact_segments(result.segments, r.redact)
+        if not r.word_timestamps and r.diarization is None:
+            segments = [replace(s, words=()) for s in segments]
+        text = "".join(s.text for s in segments).strip() if r.redact else result.text
+        return replace(result, text=text, segments=segments)
 
 
 def known_language(engine: Engine, request: BatchRequest) -> str | None:

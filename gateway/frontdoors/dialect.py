@@ -40,6 +40,10 @@ class Upgrade:
         """The query as a dict (the last of a repeated key wins)."""
         return dict(self.query)
 
+    def values(self, name: str) -> list[str]:
+        """Every value of a query key, in order (a repeated key, e.g. ``redact=pci&redact=ssn``)."""
+        return [v for k, v in self.query if k == name]
+
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
 

@@ -63,6 +63,7 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None, engi
             vad_aggressiveness=config.vad_aggressiveness,
             endpoint_ms=config.endpoint_ms,
             max_segment_s=config.max_segment_s,
+            redact=config.redact,  # the floor: a client adds kinds, never removes one
         ),
         settings=StreamSettings(
             partial_interval_ms=config.partial_interval_ms,

@@ -22,7 +22,7 @@ from gateway import formats
 from gateway.audio import AudioDecodeError, AudioTooLong
 from gateway.config import ServerConfig
 from gateway.core.languages import english_only_refusal, normalise_language
-from gateway.core.options import channel_labels, prompt_too_long
+from gateway.core.options import channel_labels, prompt_too_long, redact_kinds
 from gateway.core.records import Transcription
 from gateway.files.diarization import MAX_KNOWN_SPEAKERS, Diarization, KnownSpeaker, ReferenceClipError, known_speaker
 from gateway.files.transcription import BatchInputError, BatchRequest
@@ -87,6 +87,13 @@ class TranscriptionForm(BaseModel):
         default_factory=list,
         validation_alias=AliasChoices("known_speaker_references", "known_speaker_references[]"),
         description="With diarize: reference clips of the known speakers, 2 to 10 s each, as data URLs (data:audio/wav;base64,...)",
+    )
+    redact: list[str] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("redact", "redact[]"),
+        description="Kinds replaced by a placeholder in the text, segments and words: pci (card numbers, expiry dates, "
+        "security codes), ssn, phone, email, numbers (every run of 3+ digits); repeated or comma-separated. "
+        "Added to the server's --redact, never fewer",
     )
     stream: bool = Field(
         False,
@@ -323,6 +330,10 @@ def install_batch_routes(app: FastAPI, engine: Engine, registry: ModelRegistry, 
         elif form.speakers_expected or form.known_speaker_names or form.known_speaker_references:
             field = "speakers_expected" if form.speakers_expected else "known_speaker_names"
             return _error(400, f"{field} is for diarization: send diarize=true as well", field)
+        try:
+            redact = redact_kinds([*config.redact, *(k for item in form.redact for k in item.split(","))])
+        except ValueError as exc:
+            return _error(400, str(exc), "redact")
         loop = asyncio.get_running_loop()
         try:  # the first pass over the file (bounded: no audio is kept); the second is the transcription's
             upload = await loop.run_in_executor(None, Upload.read, data, config.max_audio_s, form.multichannel)
@@ -335,7 +346,7 @@ def install_batch_routes(app: FastAPI, engine: Engine, registry: ModelRegistry, 
         words = "word" in form.timestamp_granularities
         request = BatchRequest(
             model=model_id, language=language, task=task, prompt=form.prompt or None,
-            temperature=form.temperature, word_timestamps=words, diarization=diarization,
+            temperature=form.temperature, word_timestamps=words, diarization=diarization, redact=redact,
         )
         labels: tuple[str, ...] = ()
         if form.multichannel:

@@ -71,6 +71,36 @@ def turn_options(params: Mapping[str, Any], problem: wire.Problem = wire.OPENING
     return options
 
 
+# AssemblyAI's PII policies the gateway redacts, as the core's kinds (docs/protocol.md section 10).
+POLICY_KINDS = {
+    "credit_card_number": "pci", "credit_card_expiration": "pci", "credit_card_cvv": "pci",
+    "us_social_security_number": "ssn", "phone_number": "phone", "email_address": "email", "number_sequence": "numbers",
+}
+DEFAULT_POLICIES = ("credit_card_number", "credit_card_expiration", "credit_card_cvv", "us_social_security_number",
+                    "phone_number", "email_address")
+
+
+def _listed(value: str) -> list[str]:
+    """A query's list: JSON (``["a","b"]``, as the SDK writes a list) or comma-separated."""
+    return wire.words(value, "redact_pii_policies") if value.lstrip().startswith("[") else value.split(",")
+
+
+def redact_policies(policies: list[str]) -> str:
+    """``redact_pii_policies`` as the core's kinds (none given: every policy
+    served but number_sequence); a policy that needs a named-entity model
+    (person_name, location, ...) is refused rather than ignored."""
+    names = [p.strip().lower() for p in policies if p.strip()] or list(DEFAULT_POLICIES)
+    unserved = sorted(set(names) - set(POLICY_KINDS))
+    if unserved:
+        raise ProtocolError(
+            "invalid_config",
+            f"redact_pii_policies {', '.join(unserved)} not served (they need a named-entity model); "
+            f"served: {', '.join(POLICY_KINDS)}",
+            fatal=True,
+        )
+    return ",".join(dict.fromkeys(POLICY_KINDS[n] for n in names))
+
+
 @dataclass(frozen=True)
 class TurnFormat:
     """How the opening asked for turns: formatted (``format_turns``), or
@@ -125,6 +155,8 @@ class AssemblyAIDialect(Dialect):
             options["language"] = params["language_code"].split("_")[0].split("-")[0]
         if wire.flag(params.get("speaker_labels"), "speaker_labels", False):
             options["diarize"] = True  # a Turn's speaker_label, a final word's speaker
+        if wire.flag(params.get("redact_pii"), "redact_pii", False):
+            options["redact"] = redact_policies([v for item in upgrade.values("redact_pii_policies") for v in _listed(item)])
         return replace(presented, options=options | turn_options(params), wire=turns)
 
     # -- client messages ---------------------------------------------------------

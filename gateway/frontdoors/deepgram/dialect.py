@@ -45,6 +45,25 @@ CONTROL = ("KeepAlive", "Finalize", "CloseStream", "Configure")
 PUNCTUATION = ".,?!;:\"'()[]{}…。，？！"
 
 
+
+def redact_option(values: list[str]) -> str:
+    """Deepgram's ``redact`` values (repeated, or comma-separated) as the core's
+    kinds: ``true`` is ``numbers``, as at Deepgram; its entity groups that need a
+    named-entity model (``pii``, ``phi``) are refused rather than ignored."""
+    kinds: list[str] = []
+    for value in (v.strip().lower() for item in values for v in item.split(",")):
+        if value in ("", "false"):
+            continue
+        if value in ("pii", "phi"):
+            raise ProtocolError(
+                "invalid_config",
+                f"redact={value} is not served: names, places and health terms need a named-entity model; "
+                "served: pci, ssn, phone, email, numbers (true)",
+                fatal=True,
+            )
+        kinds.append("numbers" if value == "true" else value)
+    return ",".join(kinds)
+
 @dataclass(frozen=True)
 class Listening:
     """What Deepgram's query asks of the conversation, besides the session's options."""
@@ -138,6 +157,8 @@ class DeepgramDialect(Dialect):
             options["endpoint_ms"] = wire.milliseconds(endpointing, "endpointing", LIMITS["endpoint_ms"])
         if wire.flag(params.get("diarize"), "diarize", False):
             options["diarize"] = True
+        if upgrade.values("redact"):
+            options["redact"] = redact_option(upgrade.values("redact"))
         terms = [v for k, v in upgrade.query if k in ("keyterm", "keyterms")]
         terms += [v.rsplit(":", 1)[0] if ":" in v else v for k, v in upgrade.query if k == "keywords"]
         if terms:

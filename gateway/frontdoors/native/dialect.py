@@ -43,6 +43,8 @@ class NativeDialect(Dialect):
         params = upgrade.params()  # the core's option names, as they are
         # The session's name and where it is posted: not options of it.
         session_id, webhook_url = params.pop("session_id", None), params.pop("webhook_url", None)
+        if "redact" in params:
+            params["redact"] = ",".join(upgrade.values("redact"))  # repeated or comma-separated: every kind counts
         return replace(presented, options=params, session_id=session_id, webhook_url=webhook_url)
 
     def commands(self, frame: Frame) -> list[Command]:

@@ -111,6 +111,11 @@ def _transcription(transcription: dict[str, Any]) -> dict[str, Any]:
         changes["model"] = model  # OpenAI's names resolve to the default model; gpt-4o-transcribe-diarize diarizes
     if transcription.get("diarize") is not None:  # an extension: speaker labels with any model
         changes["diarize"] = wire.flag(transcription["diarize"], "transcription.diarize", False, INVALID_VALUE)
+    if transcription.get("redact") is not None:  # an extension: kinds never sent (docs/protocol.md section 10)
+        redact = transcription["redact"]
+        if not isinstance(redact, (str, list)):
+            raise INVALID_VALUE(f"transcription.redact must name kinds, comma-separated or a list; got {wire.shown(redact)}")
+        changes["redact"] = redact
     languages = transcription.get("languages")
     language = transcription.get("language") or (languages[0] if isinstance(languages, list) and len(languages) == 1 else None)
     if language:

@@ -6,6 +6,9 @@ import json
 
 import pytest
 
+from gateway.frontdoors.assemblyai import AssemblyAIDialect
+from gateway.frontdoors.dialect import Opening, Upgrade
+
 from .opening import dialect_of
 
 
@@ -123,3 +126,23 @@ def test_speaker_labels_put_a_speaker_label_on_turns_and_a_speaker_on_final_word
     plain = dialect_of(AssemblyAIDialect, Upgrade("/v3/ws"))
     sent = [json.loads(f) for e in (SpeechStarted(0, 0.1), TranscriptFinal(segment, "en")) for f in plain.frames(e)]
     assert all("speaker_label" not in m and all("speaker" not in w for w in m.get("words", [])) for m in sent)
+
+
+def test_redact_pii_and_its_policies_are_the_cores_kinds_and_unserved_policies_are_refused():
+    import pytest
+
+    from gateway.core.errors import ProtocolError
+
+    def kinds(*query: tuple[str, str]):
+        opening = AssemblyAIDialect.opening(Upgrade("/v3/ws", query=query))
+        assert isinstance(opening, Opening), opening
+        return opening.options.get("redact")
+
+    assert kinds(("redact_pii", "true"), ("redact_pii_policies", "credit_card_number,us_social_security_number")) == "pci,ssn"
+    assert kinds(("redact_pii", "true"), ("redact_pii_policies", '["phone_number", "number_sequence"]')) == "phone,numbers"
+    assert kinds(("redact_pii", "true")) == "pci,ssn,phone,email"  # no policies: every one served but number_sequence
+    assert kinds(("redact_pii_policies", "phone_number")) is None  # policies alone do not ask for redaction
+    with pytest.raises(ProtocolError, match="person_name not served"):
+        AssemblyAIDialect.read_opening(
+            Upgrade("/v3/ws", query=(("redact_pii", "true"), ("redact_pii_policies", "person_name,phone_number"))), None, Opening()
+        )

@@ -10,6 +10,7 @@ import pytest
 from gateway.core.commands import Audio, Configure, End, Flush
 from gateway.core.errors import ProtocolError
 from gateway.core.events import Flushed, SessionClosed, SpeechStarted, TranscriptFinal, TranscriptPartial
+from gateway.core.options import SessionOptions, parse_options
 from gateway.core.records import make_segment
 from gateway.frontdoors.deepgram import DeepgramDialect
 from gateway.frontdoors.dialect import Opening, Refusal, Upgrade
@@ -153,3 +154,16 @@ def test_diarize_numbers_each_channels_speakers_from_zero_in_order_of_appearance
     assert "speaker" not in plain[0]["channel"]["alternatives"][0]["words"][0]
     with pytest.raises(ProtocolError, match="diarize"):
         DeepgramDialect.read_opening(Upgrade("/v1/listen", query=(("diarize", "perhaps"),)), None, Opening())
+
+
+def test_redact_takes_deepgrams_values_repeated_or_comma_separated_and_refuses_entity_groups():
+    def kinds(*values: str):
+        opening = DeepgramDialect.read_opening(Upgrade("/v1/listen", query=tuple(("redact", v) for v in values)), None, Opening())
+        return parse_options(opening.options, SessionOptions(), frozenset({"en"})).redact
+
+    assert kinds("pci", "ssn") == ("pci", "ssn")
+    assert kinds("pci,numbers") == ("pci", "numbers")
+    assert kinds("true") == ("numbers",)  # Deepgram's true
+    assert kinds("false") == ()
+    with pytest.raises(ProtocolError, match="redact=pii is not served.*named-entity"):
+        kinds("pci", "pii")

@@ -55,3 +55,8 @@ def test_close_codes():
     assert door.close_code(ErrorEvent("invalid_config", "bad", fatal=True)) == CLOSE_POLICY
     assert door.close_code(ErrorEvent("server_shutdown", "bye", fatal=True)) == CLOSE_GOING_AWAY
     assert door.close_code(ErrorEvent("invalid_audio", "odd", fatal=False)) is None
+
+
+def test_redact_may_be_repeated_in_the_query():
+    opening = NativeDialect.opening(Upgrade("/v0/stream", query=(("redact", "pci"), ("redact", "ssn,phone"))))
+    assert opening.options["redact"] == "pci,ssn,phone"

@@ -182,3 +182,15 @@ def test_a_completed_item_carries_the_speaker_that_said_most_and_each_word_its_o
     sent = [json.loads(f) for e in (SpeechStarted(1, 2.0), plain) for f in dialect.frames(e)]
     [completed] = [m for m in sent if m["type"] == "conversation.item.input_audio_transcription.completed"]
     assert "speaker" not in completed and "speaker" not in completed["words"][0]
+
+
+def test_the_redact_extension_asks_for_kinds_and_a_bad_value_is_refused():
+    import pytest
+
+    from gateway.core.errors import ProtocolError
+    from gateway.frontdoors.openai.config import TurnConfig, read_update
+
+    asked = read_update(session_update({"type": "audio/pcm"}, None, redact=["pci", "ssn"]), False, TurnConfig())
+    assert asked.changes["redact"] == ["pci", "ssn"]
+    with pytest.raises(ProtocolError, match="transcription.redact"):
+        read_update(session_update({"type": "audio/pcm"}, None, redact=True), False, TurnConfig())
