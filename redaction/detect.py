@@ -8,8 +8,8 @@ a run of card-like length near card words ("card", "visa", "credit") is a
 card number whatever its Luhn digit says. Kinds, in the order a run is
 tried (the first that fits names it):
 
-- ``pci``: 13 to 19 digits passing Luhn (python-stdnum), or 12 to 24 near
-  card words; 3 to 6 digits near expiry words (an expiry date: ``12/26``,
+- ``pci``: 13 to 19 digits passing Luhn (python-stdnum), or 12 or more
+  near card words (tiny.en wrote sixteen spoken ones as 36 ones); 3 to 6 digits near expiry words (an expiry date: ``12/26``,
   "twelve twenty six"); 3 or 4 near security-code words (CVV);
 - ``ssn``: 9 digits written ``123-45-6789``, or 9 digits near "social" or
   "SSN" that python-stdnum's US rules allow;
@@ -44,6 +44,11 @@ CODE_WORDS = frozenset({"cvv", "cvc", "cvv2", "cid", "csc"})
 SSN_WORDS = frozenset({"social", "ssn"})
 PHONE_WORDS = frozenset({"phone", "call", "reach", "mobile", "cell", "telephone", "dial", "text", "callback", "fax"})
 
+TLDS = frozenset({"com", "net", "org", "edu", "gov", "io", "co", "uk", "us", "info", "biz", "me", "ai", "de", "fr", "ca", "au"})
+NOT_LOCAL = frozenset({"is", "was", "be", "are", "were", "me", "us", "it", "i", "we", "you", "him", "her", "them", "look", "here", "there"})
+JOINERS = frozenset({"dot", "underscore", "dash", "hyphen"})  # said inside an address's local part
+
+_LABEL = re.compile(r"[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*")  # a part of an address, as Whisper may write it
 _EDGES = "\"'()[]{}.,;:!?…-–—"
 _SSN_WRITTEN = re.compile(r"\d{3}-\d{2}-\d{4}")
 _PHONE_WRITTEN = re.compile(r"\+?\(?\d{1,4}\)?(?:[-. ]\d{2,4}){2,4}")
@@ -88,26 +93,28 @@ def find(words: Sequence[str], kinds: Collection[str], open_end: bool = False) -
     for run in runs:
         kind = _judge(run, words, plain, kinds)
         if kind is None and open_end and run is runs[-1] and _ends(run, plain):
-            kind = _unfinished(run, plain, kinds)
+            kind = _unfinished(run, words, plain, kinds)
         if kind is not None:
             found.append(Finding(kind, run.first, run.end))
     if "email" in kinds:
         found += [Finding("email", i, i + 1) for i, w in enumerate(words) if _EMAIL.search(w)]
+        found += [Finding("email", first, end) for first, end in _spoken_emails(plain)]
     return sorted(found, key=lambda f: f.first)
 
 
 def _judge(run: NumberRun, words: Sequence[str], plain: list[str], kinds: Collection[str]) -> str | None:
     digits, n = run.digits, len(run.digits)
-    near = set(plain[max(0, run.first - CONTEXT_WORDS) : run.first] + plain[run.end : run.end + CONTEXT_WORDS])
+    before, after = _context(words, plain, run)
+    near = set(before + after)
     written = "".join(words[run.first : run.end]).strip().strip(_EDGES)
     if "pci" in kinds:
         if 13 <= n <= 19 and luhn.is_valid(digits):
             return "pci"
-        if 12 <= n <= 24 and near & CARD_WORDS:
+        if n >= 12 and near & CARD_WORDS:
             return "pci"
         if 3 <= n <= 6 and near & EXPIRY_WORDS:
             return "pci"
-        if 3 <= n <= 4 and (near & CODE_WORDS or _security_code(plain, run)):
+        if 3 <= n <= 4 and (near & CODE_WORDS or _security_code(before)):
             return "pci"
     if "ssn" in kinds and n == 9:
         if _SSN_WRITTEN.fullmatch(written) or (near & SSN_WORDS and ssn.is_valid(digits)):
@@ -119,14 +126,40 @@ def _judge(run: NumberRun, words: Sequence[str], plain: list[str], kinds: Collec
     return None
 
 
+def _spoken_emails(plain: list[str]) -> list[tuple[int, int]]:
+    """Addresses said rather than written: "jane dot doe at example dot com",
+    "jane.doe at example.com" (the words' spans)."""
+    spans = []
+    for i, word in enumerate(plain):
+        if word != "at" or i == 0 or "@" in plain[i - 1]:
+            continue
+        parts, j = [], i + 1
+        while j < len(plain) and _LABEL.fullmatch(plain[j]):
+            parts.append(plain[j])
+            j += 1
+            if j + 1 < len(plain) and plain[j] == "dot":
+                j += 1
+            else:
+                break
+        domain = ".".join(parts).split(".")
+        local = plain[i - 1]
+        if len(domain) < 2 or domain[-1] not in TLDS or not _LABEL.fullmatch(local) or local in NOT_LOCAL:
+            continue
+        first = i - 1
+        while first >= 2 and plain[first - 1] in JOINERS and _LABEL.fullmatch(plain[first - 2]):
+            first -= 2  # "jane dot doe", "jane underscore doe"
+        spans.append((first, j))
+    return spans
+
+
 def _ends(run: NumberRun, plain: list[str]) -> bool:
     """Whether nothing but punctuation follows the run."""
     return not any(plain[run.end :])
 
 
-def _unfinished(run: NumberRun, plain: list[str], kinds: Collection[str]) -> str | None:
+def _unfinished(run: NumberRun, words: Sequence[str], plain: list[str], kinds: Collection[str]) -> str | None:
     """The kind a run may be the first groups of, from the words before it (None: none)."""
-    near = set(plain[max(0, run.first - CONTEXT_WORDS) : run.first])
+    near = set(_context(words, plain, run)[0])
     n = len(run.digits)
     if "pci" in kinds and n >= 4 and near & (CARD_WORDS | EXPIRY_WORDS):
         return "pci"
@@ -137,9 +170,29 @@ def _unfinished(run: NumberRun, plain: list[str], kinds: Collection[str]) -> str
     return None
 
 
-def _security_code(plain: list[str], run: NumberRun) -> bool:
+def _context(words: Sequence[str], plain: list[str], run: NumberRun) -> tuple[list[str], list[str]]:
+    """The words that may say what a run is: up to ``CONTEXT_WORDS`` on each
+    side, within its sentence ("...the code is 737. I ordered 250 chairs":
+    250 is not a code)."""
+    first = run.first
+    while first > max(0, run.first - CONTEXT_WORDS) and not _ends_sentence(words[first - 1]):
+        first -= 1
+    end = run.end
+    if not _ends_sentence(words[run.end - 1]):
+        while end < min(len(words), run.end + CONTEXT_WORDS):
+            end += 1
+            if _ends_sentence(words[end - 1]):
+                break
+    return plain[first : run.first], plain[run.end : end]
+
+
+def _ends_sentence(word: str) -> bool:
+    return word.rstrip().rstrip("\"')]").endswith((".", "?", "!"))
+
+
+def _security_code(before_words: list[str]) -> bool:
     """'security code' (or 'code on the back') in the words just before the run."""
-    before = " ".join(plain[max(0, run.first - CONTEXT_WORDS) : run.first])
+    before = " ".join(before_words)
     return "security code" in before or ("code" in before and "back" in before)
 
 

@@ -35,6 +35,8 @@ def kinds_found(text: str, kinds=KINDS) -> list[tuple[str, str]]:
     ("reach me on 020 7946 0958", [("phone", "020 7946 0958")]),
     # e-mail
     ("write to jane.doe@example.com please", [("email", "jane.doe@example.com")]),
+    ("my email is jane dot doe at example dot com thanks", [("email", "jane dot doe at example dot com")]),  # said
+    ("it's jane.doe at example.com.", [("email", "jane.doe at example.com.")]),
 ])
 def test_sensitive_spans_are_found_and_named(said, expected):
     assert kinds_found(said) == expected
@@ -47,9 +49,16 @@ def test_sensitive_spans_are_found_and_named(said, expected):
     "the meeting is on the 14th at 3 pm",
     "order number 12345",
     "he was born in 1984",
+    "meet me at noon at example street",
+    "I was at home.com yesterday",
 ])
 def test_decoys_stay_unless_every_number_is_asked_for(said):
     assert kinds_found(said, ["pci", "ssn", "phone", "email"]) == []
+
+
+def test_a_runs_context_ends_with_its_sentence():
+    assert kinds_found("the security code is 737. I ordered 250 chairs.", ["pci"]) == [("pci", "737.")]
+    assert kinds_found("the security code is 737 and I ordered 250 chairs", ["pci"]) == [("pci", "737"), ("pci", "250")]
 
 
 def test_numbers_takes_every_run_of_three_digits_or_more():
