@@ -46,7 +46,7 @@ from scipy.optimize import linear_sum_assignment
 
 from gateway.audio import decode_file, encode_samples
 from gateway.core.commands import Audio, Cancel, DecodeCancelled, Decoded, DecodeFailed, Embedded, End, Submit
-from gateway.core.events import TranscriptFinal
+from gateway.core.events import Event, TranscriptFinal
 from gateway.core.options import SessionOptions
 from gateway.core.records import Segment, Transcription
 from gateway.core.session import StreamSession
@@ -72,13 +72,21 @@ def words_said(segments: list[Segment]) -> list[tuple[float, str]]:
     ]
 
 
-def live(engine: Engine, model: str, samples: np.ndarray, chunk_s: float = 0.1) -> list[Segment]:
-    """A native stream's finals with ``diarize``: the session driven as a runner drives it."""
-    session = StreamSession(
-        SessionOptions(model=model, language="en", interim_results=False, diarize=True), engine.registry, all_languages()
-    )
+def live(engine: Engine, model: str, samples: np.ndarray) -> list[Segment]:
+    """A native stream's finals with ``diarize``."""
+    options = SessionOptions(model=model, language="en", interim_results=False, diarize=True)
+    return [e.segment for e in stream_events(engine, options, samples) if isinstance(e, TranscriptFinal)]
+
+
+def stream_events(
+    engine: Engine, options: SessionOptions, samples: np.ndarray, chunk_s: float = 0.1, speed: float | None = None
+) -> list[Event]:
+    """What a native stream's session tells, driven as a runner drives it
+    (audio as fast as the engine takes it, or ``speed`` times real time;
+    its engine work carried out)."""
+    session = StreamSession(options, engine.registry, all_languages())
     futures: dict[int, object] = {}
-    finals: list[Segment] = []
+    events: list[Event] = []
 
     def act() -> None:
         while actions := session.take_actions():
@@ -91,7 +99,7 @@ def live(engine: Engine, model: str, samples: np.ndarray, chunk_s: float = 0.1) 
                         future.cancel()  # type: ignore[attr-defined]
                 elif action.request_id in futures:
                     engine.promote(futures[action.request_id])  # type: ignore[arg-type]
-        finals.extend(e.segment for e in session.take_events() if isinstance(e, TranscriptFinal))
+        events.extend(session.take_events())
 
     def settle(wait: bool) -> None:
         for request_id, future in list(futures.items()):
@@ -107,7 +115,10 @@ def live(engine: Engine, model: str, samples: np.ndarray, chunk_s: float = 0.1) 
             act()
 
     step = int(chunk_s * SR)
+    started = time.monotonic()
     for i in range(0, samples.size, step):
+        if speed is not None:
+            time.sleep(max(0.0, started + i / SR / speed - time.monotonic()))
         session.handle(Audio(encode_samples(samples[i : i + step], "pcm_s16le")))
         act()
         settle(wait=False)
@@ -115,7 +126,7 @@ def live(engine: Engine, model: str, samples: np.ndarray, chunk_s: float = 0.1) 
     act()
     while futures:
         settle(wait=True)
-    return finals
+    return events
 
 
 def score_words(said: list[tuple[float, str]], conv: Conversation) -> dict:

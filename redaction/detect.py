@@ -8,11 +8,14 @@ a run of card-like length near card words ("card", "visa", "credit") is a
 card number whatever its Luhn digit says. Kinds, in the order a run is
 tried (the first that fits names it):
 
-- ``pci``: 13 to 19 digits passing Luhn (python-stdnum), or 12 or more
-  near card words (tiny.en wrote sixteen spoken ones as 36 ones); 3 to 6 digits near expiry words (an expiry date: ``12/26``,
+- ``pci``: 13 to 19 digits passing Luhn (python-stdnum), 14 to 19 in any
+  context (tiny.en heard "card" as "current" and dropped two digits), or 8 or more in
+  a sentence with card words (tiny.en wrote sixteen spoken ones as 36
+  ones, base a card number as 11 digits and a word); 3 to 6 digits near expiry words (an expiry date: ``12/26``,
   "twelve twenty six"); 3 or 4 near security-code words (CVV);
 - ``ssn``: 9 digits written ``123-45-6789``, or 9 digits near "social" or
-  "SSN" that python-stdnum's US rules allow;
+  "SSN" that python-stdnum's US rules allow, or 7 to 11 near them (a
+  miscount);
 - ``phone``: digits a phone number may have (phonenumbers: US, or the UK
   with its leading 0 or 44), written with a phone's separators or said
   near phone words;
@@ -108,17 +111,19 @@ def _judge(run: NumberRun, words: Sequence[str], plain: list[str], kinds: Collec
     near = set(before + after)
     written = "".join(words[run.first : run.end]).strip().strip(_EDGES)
     if "pci" in kinds:
-        if 13 <= n <= 19 and luhn.is_valid(digits):
-            return "pci"
-        if n >= 12 and near & CARD_WORDS:
+        if 13 <= n <= 19 and luhn.is_valid(digits) or 14 <= n <= 19:
+            return "pci"  # a run this long is a card number even when a miscount broke its checksum
+        if n >= 8 and near & CARD_WORDS:
             return "pci"
         if 3 <= n <= 6 and near & EXPIRY_WORDS:
             return "pci"
         if 3 <= n <= 4 and (near & CODE_WORDS or _security_code(before)):
             return "pci"
-    if "ssn" in kinds and n == 9:
-        if _SSN_WRITTEN.fullmatch(written) or (near & SSN_WORDS and ssn.is_valid(digits)):
+    if "ssn" in kinds:
+        if n == 9 and (_SSN_WRITTEN.fullmatch(written) or (near & SSN_WORDS and ssn.is_valid(digits))):
             return "ssn"
+        if 7 <= n <= 11 and n != 9 and near & SSN_WORDS:
+            return "ssn"  # miscounted: tiny.en wrote nine spoken digits as ten
     if "phone" in kinds and _phone_digits(digits) and (_PHONE_WRITTEN.fullmatch(written) or near & PHONE_WORDS):
         return "phone"
     if "numbers" in kinds and n >= 3:

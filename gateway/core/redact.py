@@ -68,7 +68,7 @@ def redact_segments(segments: Sequence[Segment], kinds: Collection[str]) -> list
         indices = [i for i, s in enumerate(segments) if s.channel == channel]
         texts = [segment_words(segments[i]) for i in indices]
         spoken = [w for t in texts for w in t]
-        found = replacements(spoken, kinds)
+        found = replacements(spoken, kinds, open_end=True)  # a decode cut short ends in a number's first digits
         at = 0
         for i, words in zip(indices, texts, strict=True):
             mine = []

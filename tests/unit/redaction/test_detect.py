@@ -22,6 +22,8 @@ def kinds_found(text: str, kinds=KINDS) -> list[tuple[str, str]]:
     ("the visa is 411111111111111111111111 okay", [("pci", "411111111111111111111111")]),  # 24 ones: miscounted
     ("it is four one one one one one one one one one one one one one one one", [("pci", "four one one one one one one one one one one one one one one one")]),
     ("amex 3782 822463 10005", [("pci", "3782 822463 10005")]),
+    ("my current number is 4539, 148, 0343, 647, thanks", [("pci", "4539, 148, 0343, 647,")]),  # "card" misheard, digits lost
+    ("my social security number is 1-2-3-4-5-6-7-8-8-5.", [("ssn", "1-2-3-4-5-6-7-8-8-5.")]),  # ten of nine
     ("it expires 12/26 and", [("pci", "12/26")]),
     ("expiry date twelve twenty six", [("pci", "twelve twenty six")]),
     ("the security code is 737", [("pci", "737")]),
