@@ -11,7 +11,9 @@ Visa or Mastercard, or 15, Amex, read in groups; then, by call, its expiry
 date and security code, a US social security number, a US or UK phone
 number, an e-mail address spelled as said) and four decoys that must stay
 (a price, a quantity, a date, an account balance). The generated numbers
-are random but valid (Luhn, SSN area rules, phone lengths).
+are random but valid (Luhn, SSN area rules, phone lengths). Seed 0's calls
+tuned the detector (what the models made of them is in its tests); seed
+1's did not.
 
 Each call is transcribed by the batch path (an upload's) and by a native
 stream's session (audio as fast as the engine takes it, its work carried
@@ -198,32 +200,43 @@ def shown_secret(text: str, call: Call) -> bool:
     return False
 
 
-def score(call: Call, segments: list[Segment], tally: dict) -> None:
+def score(call: Call, segments: list[Segment], tally: dict) -> list[dict]:
+    """Each sentence's result added to ``tally`` (by kind); the sentences that failed."""
+    failed = []
     for sentence, span in zip(call.sentences, call.spans, strict=True):
         words = words_in(segments, span)
         if sentence.kind in KINDS:
-            tally[sentence.kind].append(not leaks(sentence, words))
+            ok = not leaks(sentence, words)
         elif sentence.kind == "decoy":
-            tally["decoy"].append(kept(words))
+            ok = kept(words)
+        else:
+            continue
+        tally[sentence.kind].append(ok)
+        if not ok:
+            failed.append({"kind": sentence.kind, "said": sentence.text, "heard": "".join(words)})
+    return failed
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["tiny.en", "base"])
     parser.add_argument("--calls", type=int, default=12, help="calls per model (voices and speeds in turn)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="which calls (seed 0 tuned the detector)")
     parser.add_argument("--paths", nargs="+", default=["batch", "live"], choices=["batch", "live"])
     parser.add_argument("--live-speed", type=float, default=2.0, help="live audio at this many times real time (partials need pacing)")
     parser.add_argument("--out", type=Path, default=RESULTS / "redaction.json")
     args = parser.parse_args(argv)
 
-    rng = random.Random(args.seed)
-    calls = [make_call(rng, VOICES[i % len(VOICES)], SPEEDS[i % len(SPEEDS)]) for i in range(args.calls)]
-    audio_s = sum(c.samples.size for c in calls) / SR
+    by_seed = {}
+    for seed in args.seeds:
+        rng = random.Random(seed)
+        by_seed[seed] = [make_call(rng, VOICES[i % len(VOICES)], SPEEDS[i % len(SPEEDS)]) for i in range(args.calls)]
     rows, misses = [], []
     for model in args.models:
         engine = Engine(ModelRegistry(model, LoadSettings()))
-        for path in args.paths:
+        for seed, path in ((seed, path) for seed in args.seeds for path in args.paths):
+            calls = by_seed[seed]
+            audio_s = sum(c.samples.size for c in calls) / SR
             tally: dict[str, list[bool]] = defaultdict(list)
             partials = partials_showing = 0
             for k, call in enumerate(calls):
@@ -237,17 +250,13 @@ def main(argv: list[str] | None = None) -> int:
                     shown = [e for e in events if isinstance(e, TranscriptPartial)]
                     partials += len(shown)
                     partials_showing += sum(shown_secret(p.text, call) or shown_secret(p.stable_text, call) for p in shown)
-                before = {kind: len(v) for kind, v in tally.items()}
-                score(call, segments, tally)
-                for kind, results in tally.items():
-                    for ok in results[before.get(kind, 0) :]:
-                        if not ok:
-                            misses.append({"model": model, "path": path, "call": k, "kind": kind,
-                                           "text": "".join(s.text for s in segments)})
-                print(f"{model} {path} call {k} ({call.voice}, {call.speed} wpm): "
+                for failed in score(call, segments, tally):
+                    misses.append({"model": model, "path": path, "seed": seed, "call": k} | failed)
+                    print(f"  missed {failed}", flush=True)
+                print(f"{model} {path} seed {seed} call {k} ({call.voice}, {call.speed} wpm): "
                       + ", ".join(f"{kind} {sum(v)}/{len(v)}" for kind, v in sorted(tally.items())), flush=True)
             row = {
-                "model": model, "path": path, "calls": len(calls), "audio_s": round(audio_s, 1),
+                "model": model, "path": path, "seed": seed, "calls": len(calls), "audio_s": round(audio_s, 1),
                 "recall": {kind: sum(tally[kind]) / len(tally[kind]) for kind in KINDS if tally[kind]},
                 "sentences": {kind: len(tally[kind]) for kind in (*KINDS, "decoy")},
                 "decoys_kept": sum(tally["decoy"]) / len(tally["decoy"]),
@@ -275,13 +284,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def table(body: dict) -> str:
     lines = [
-        "| model | path | calls | card, expiry, CVV | SSN | phone | e-mail | decoys kept | partials showing digits |",
+        "| model | path | calls (seed) | card, expiry, CVV | SSN | phone | e-mail | decoys kept | partials showing digits |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in body["rows"]:
         recall = [f"{100 * r['recall'][k]:.0f} % ({r['sentences'][k]})" if k in r["recall"] else "-" for k in KINDS]
         shown = f"{r['partials_showing_digits']} of {r['partials']}" if "partials" in r else "-"
-        lines.append(f"| {r['model']} | {r['path']} | {r['calls']} | " + " | ".join(recall)
+        lines.append(f"| {r['model']} | {r['path']} | {r['calls']} ({r['seed']}) | " + " | ".join(recall)
                      + f" | {100 * r['decoys_kept']:.0f} % ({r['sentences']['decoy']}) | {shown} |")
     return "\n".join(lines)
 

@@ -61,11 +61,12 @@ export async function listModels() {
 }
 
 // POST /v0/audio/transcriptions as verbose_json with segment times (and speakers, diarized).
-export async function transcribeFile(file, { model, language, diarize }) {
+export async function transcribeFile(file, { model, language, diarize, redact }) {
   const form = new FormData();
   form.append('model', model);
   if (language) form.append('language', language);
   if (diarize) form.append('diarize', 'true');
+  if (redact) form.append('redact', redact);
   form.append('response_format', 'verbose_json');
   form.append('timestamp_granularities[]', 'segment');
   form.append('file', file, file.name);

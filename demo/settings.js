@@ -26,12 +26,16 @@ function modelLabel(m) {
   return kind ? `${m.id} · ${kind}` : m.id;
 }
 
+// What "Redact numbers" asks the server to replace (docs/protocol.md section 10).
+const REDACT_KINDS = 'pci,ssn,phone,email';
+
 export class Settings {
   constructor(messages) {
     this.messages = messages;
     this.model = document.getElementById('model');
     this.language = document.getElementById('language');
     this.diarize = document.getElementById('diarize');
+    this.redact = document.getElementById('redact');
     this.keyForm = document.getElementById('api-key-form');
     this.keyInput = document.getElementById('api-key');
     this.models = [];
@@ -45,16 +49,17 @@ export class Settings {
     this.keyForm.hidden = !apiKey.get();
   }
 
-  // {model, language, diarize?} for a stream or an upload; language '' means auto-detect.
+  // {model, language, diarize?, redact?} for a stream or an upload; language '' means auto-detect.
   chosen() {
     const chosen = { model: this.model.value, language: this.language.value };
     if (this.diarize.checked) chosen.diarize = true;
+    if (this.redact.checked) chosen.redact = REDACT_KINDS;
     return chosen;
   }
 
-  // Model, language and speaker labels stay fixed while a stream runs.
+  // Model, language, speaker labels and redaction stay fixed while a stream runs.
   lock(locked) {
-    this.model.disabled = this.language.disabled = this.diarize.disabled = locked;
+    this.model.disabled = this.language.disabled = this.diarize.disabled = this.redact.disabled = locked;
   }
 
   askForKey() {

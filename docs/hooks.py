@@ -427,6 +427,31 @@ def diarization_table() -> str:
     return table(header, rows) + note + source("diarization.json", run=run)
 
 
+def redaction_table() -> str:
+    """Redaction on synthetic calls (bench/redaction.py): what leaked, what was wrongly hidden, batch and live."""
+    run = load("redaction.json")
+    kinds = ("pci", "ssn", "phone", "email")
+    rows = []
+    for row in run["rows"]:
+        recall = [
+            f"{percent(row['recall'][k], 0)} ({row['sentences'][k]})" if k in row["recall"] else "-" for k in kinds
+        ]
+        shown = f"{row['partials_showing_digits']} of {row['partials']}" if "partials" in row else "-"
+        rows.append([
+            row["model"], row["path"], f"{row['calls']} (seed {row['seed']})", *recall,
+            f"{percent(row['decoys_kept'], 0)} ({row['sentences']['decoy']})", shown,
+        ])
+    header = [
+        "model", "path", "calls", "card, expiry, CVV redacted", "SSN", "phone", "e-mail", "decoys kept",
+        "partials showing a sensitive number's digits",
+    ]
+    note = (
+        f"\n\nredact={','.join(run['redact'])}; espeak-ng voices {', '.join(run['voices'])} at "
+        f"{', '.join(map(str, run['speeds_wpm']))} words a minute; in brackets, the sentences scored.\n"
+    )
+    return table(header, rows) + note + source("redaction.json", run=run)
+
+
 def diarization_cost_table() -> str:
     """What diarize=true costs a stream (bench/streaming.py with --stream-option diarize=true, and without)."""
     runs = [
@@ -461,6 +486,7 @@ def diarization_cost_table() -> str:
 
 TABLES: dict[str, Callable[[], str]] = {
     "diarization-cost": diarization_cost_table,
+    "redaction": redaction_table,
     "captions": captions_table,
     "diarization": diarization_table,
     "speakers": speakers_table,

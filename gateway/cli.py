@@ -111,7 +111,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
         return 2
     url = stream_url(
         args.url, model=args.model, language=args.language, task=args.task,
-        interim_results=not args.no_partials, endpoint_ms=args.endpoint_ms,
+        interim_results=not args.no_partials, endpoint_ms=args.endpoint_ms, redact=args.redact,
     )
     captions = JsonLines() if args.json else LiveCaptions()
 
@@ -222,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--speed", type=float, default=1.0, help="pace relative to real time (default 1.0)")
     stream.add_argument("--fast", action="store_true", help="send as fast as the server takes it")
     stream.add_argument("--no-partials", action="store_true", help="ask for finals only")
+    stream.add_argument("--redact", metavar="KINDS", help="placeholders for these: pci, ssn, phone, email, numbers (comma-separated)")
     stream.add_argument("--json", action="store_true", help="print every event as a JSON line instead of captions")
     stream.add_argument("--api-key", default=os.environ.get("STT_GATEWAY_API_KEY"), help="API key [env STT_GATEWAY_API_KEY]")
     stream.add_argument(

@@ -8,7 +8,7 @@ a run of card-like length near card words ("card", "visa", "credit") is a
 card number whatever its Luhn digit says. Kinds, in the order a run is
 tried (the first that fits names it):
 
-- ``pci``: 13 to 19 digits passing Luhn (python-stdnum), 14 to 19 in any
+- ``pci``: 13 to 19 digits passing Luhn (python-stdnum), 14 or more in any
   context (tiny.en heard "card" as "current" and dropped two digits), or 8 or more in
   a sentence with card words (tiny.en wrote sixteen spoken ones as 36
   ones, base a card number as 11 digits and a word); 3 to 6 digits near expiry words (an expiry date: ``12/26``,
@@ -18,7 +18,7 @@ tried (the first that fits names it):
   miscount);
 - ``phone``: digits a phone number may have (phonenumbers: US, or the UK
   with its leading 0 or 44), written with a phone's separators or said
-  near phone words;
+  near phone words; or 7 to 13 near phone words (a miscount);
 - ``email``: a word with an address in it;
 - ``numbers``: any run of 3 digits or more.
 
@@ -41,8 +41,10 @@ from .spoken import NumberRun, number_runs
 KINDS = ("pci", "ssn", "phone", "email", "numbers")
 CONTEXT_WORDS = 8  # words on each side of a run that may say what it is
 
-CARD_WORDS = frozenset({"card", "visa", "mastercard", "amex", "discover", "credit", "debit", "maestro"})
-EXPIRY_WORDS = frozenset({"expiry", "expiration", "expires", "expire", "expiring", "exp", "thru"})
+# "car" and "current": how tiny.en heard "card" in a call
+CARD_WORDS = frozenset({"card", "visa", "mastercard", "amex", "discover", "credit", "debit", "maestro", "car", "current"})
+EXPIRY_WORDS = frozenset({"expiry", "expiration", "expires", "expire", "expiring", "exp", "thru", "acquires"})
+EXPIRY_ENDINGS = ("pires", "piry", "piration")  # base heard "expires" as "acquires", "Attack Pires"
 CODE_WORDS = frozenset({"cvv", "cvc", "cvv2", "cid", "csc"})
 SSN_WORDS = frozenset({"social", "ssn"})
 PHONE_WORDS = frozenset({"phone", "call", "reach", "mobile", "cell", "telephone", "dial", "text", "callback", "fax"})
@@ -52,6 +54,8 @@ NOT_LOCAL = frozenset({"is", "was", "be", "are", "were", "me", "us", "it", "i", 
 JOINERS = frozenset({"dot", "underscore", "dash", "hyphen"})  # said inside an address's local part
 
 _LABEL = re.compile(r"[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*")  # a part of an address, as Whisper may write it
+# "jane dot miller at fastmail dot com" written as one word: "jane.milleratfastmail.com"
+_GLUED_EMAIL = re.compile(r"[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)+at[a-z0-9-]+\.(?:" + "|".join(sorted(TLDS)) + ")")
 _EDGES = "\"'()[]{}.,;:!?…-–—"
 _SSN_WRITTEN = re.compile(r"\d{3}-\d{2}-\d{4}")
 _PHONE_WRITTEN = re.compile(r"\+?\(?\d{1,4}\)?(?:[-. ]\d{2,4}){2,4}")
@@ -65,7 +69,7 @@ class Finding:
     end: int  # the index after its last word
 
 
-def _plain(word: str) -> str:
+def plain_word(word: str) -> str:
     return word.strip().strip(_EDGES).lower()
 
 
@@ -79,7 +83,7 @@ def check_kinds(kinds: Collection[str]) -> None:
         )
 
 
-def find(words: Sequence[str], kinds: Collection[str], open_end: bool = False) -> list[Finding]:
+def find(words: Sequence[str], kinds: Collection[str], open_end: bool = False, said_from: int = 0) -> list[Finding]:
     """The sensitive spans of ``words`` (Whisper's words, leading spaces and
     punctuation attached) of the ``kinds`` asked for, in order, not overlapping.
 
@@ -87,22 +91,44 @@ def find(words: Sequence[str], kinds: Collection[str], open_end: bool = False) -
     while reading a number out in groups). A run the words end with is then
     judged as the start of a longer one: near card, social or phone words
     it is redacted whatever its length so far, since a final cannot be
-    taken back once the rest of the number comes.
+    taken back once the rest of the number comes. Only the words from
+    ``said_from`` on (the newest final; those before are context) say what
+    such a run is: "my social is 123 45" and then "your balance is 2,587"
+    does not make the balance an SSN.
     """
     check_kinds(kinds)
-    plain = [_plain(w) for w in words]
+    # Whisper's words split where its tokens do (" mail" ".com"): a piece
+    # without a leading space belongs to the word before it.
+    groups: list[list[int]] = []
+    for i, piece in enumerate(words):
+        if groups and piece and not piece[0].isspace():
+            groups[-1][1] = i + 1
+        else:
+            groups.append([i, i + 1])
+    whole = ["".join(words[a:b]) for a, b in groups]
+    fresh = next((g for g, (a, b) in enumerate(groups) if b > said_from), len(groups))
+    kept: list[Finding] = []
+    for f in sorted(_find(whole, kinds, open_end, fresh), key=lambda f: (f.first, -f.end)):
+        if not kept or f.first >= kept[-1].end:  # overlapping: the first (longest) wins
+            kept.append(f)
+    return [Finding(f.kind, groups[f.first][0], groups[f.end - 1][1]) for f in kept]
+
+
+def _find(words: Sequence[str], kinds: Collection[str], open_end: bool, fresh: int) -> list[Finding]:
+    plain = [plain_word(w) for w in words]
     found: list[Finding] = []
     runs = number_runs(list(words))
     for run in runs:
         kind = _judge(run, words, plain, kinds)
         if kind is None and open_end and run is runs[-1] and _ends(run, plain):
-            kind = _unfinished(run, words, plain, kinds)
+            kind = _unfinished(run, words, plain, kinds, fresh)
         if kind is not None:
             found.append(Finding(kind, run.first, run.end))
     if "email" in kinds:
         found += [Finding("email", i, i + 1) for i, w in enumerate(words) if _EMAIL.search(w)]
         found += [Finding("email", first, end) for first, end in _spoken_emails(plain)]
-    return sorted(found, key=lambda f: f.first)
+        found += [Finding("email", i, i + 1) for i, w in enumerate(plain) if _GLUED_EMAIL.fullmatch(w)]
+    return found
 
 
 def _judge(run: NumberRun, words: Sequence[str], plain: list[str], kinds: Collection[str]) -> str | None:
@@ -111,11 +137,11 @@ def _judge(run: NumberRun, words: Sequence[str], plain: list[str], kinds: Collec
     near = set(before + after)
     written = "".join(words[run.first : run.end]).strip().strip(_EDGES)
     if "pci" in kinds:
-        if 13 <= n <= 19 and luhn.is_valid(digits) or 14 <= n <= 19:
+        if 13 <= n <= 19 and luhn.is_valid(digits) or n >= 14:
             return "pci"  # a run this long is a card number even when a miscount broke its checksum
         if n >= 8 and near & CARD_WORDS:
             return "pci"
-        if 3 <= n <= 6 and near & EXPIRY_WORDS:
+        if 3 <= n <= 6 and (near & EXPIRY_WORDS or any(w.endswith(EXPIRY_ENDINGS) for w in near)):
             return "pci"
         if 3 <= n <= 4 and (near & CODE_WORDS or _security_code(before)):
             return "pci"
@@ -126,6 +152,8 @@ def _judge(run: NumberRun, words: Sequence[str], plain: list[str], kinds: Collec
             return "ssn"  # miscounted: tiny.en wrote nine spoken digits as ten
     if "phone" in kinds and _phone_digits(digits) and (_PHONE_WRITTEN.fullmatch(written) or near & PHONE_WORDS):
         return "phone"
+    if "phone" in kinds and 7 <= n <= 13 and near & PHONE_WORDS:
+        return "phone"  # miscounted: tiny.en wrote a ten-digit number as eight
     if "numbers" in kinds and n >= 3:
         return "numbers"
     return None
@@ -162,9 +190,11 @@ def _ends(run: NumberRun, plain: list[str]) -> bool:
     return not any(plain[run.end :])
 
 
-def _unfinished(run: NumberRun, words: Sequence[str], plain: list[str], kinds: Collection[str]) -> str | None:
-    """The kind a run may be the first groups of, from the words before it (None: none)."""
-    near = set(_context(words, plain, run)[0])
+def _unfinished(run: NumberRun, words: Sequence[str], plain: list[str], kinds: Collection[str], fresh: int) -> str | None:
+    """The kind a run may be the first groups of, from the words before it
+    from ``fresh`` on (None: none)."""
+    before = _context(words, plain, run)[0]
+    near = set(before[max(0, fresh - (run.first - len(before))) :])
     n = len(run.digits)
     if "pci" in kinds and n >= 4 and near & (CARD_WORDS | EXPIRY_WORDS):
         return "pci"
@@ -180,18 +210,18 @@ def _context(words: Sequence[str], plain: list[str], run: NumberRun) -> tuple[li
     side, within its sentence ("...the code is 737. I ordered 250 chairs":
     250 is not a code)."""
     first = run.first
-    while first > max(0, run.first - CONTEXT_WORDS) and not _ends_sentence(words[first - 1]):
+    while first > max(0, run.first - CONTEXT_WORDS) and not ends_sentence(words[first - 1]):
         first -= 1
     end = run.end
-    if not _ends_sentence(words[run.end - 1]):
+    if not ends_sentence(words[run.end - 1]):
         while end < min(len(words), run.end + CONTEXT_WORDS):
             end += 1
-            if _ends_sentence(words[end - 1]):
+            if ends_sentence(words[end - 1]):
                 break
     return plain[first : run.first], plain[run.end : end]
 
 
-def _ends_sentence(word: str) -> bool:
+def ends_sentence(word: str) -> bool:
     return word.rstrip().rstrip("\"')]").endswith((".", "?", "!"))
 
 

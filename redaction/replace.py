@@ -23,12 +23,13 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from .detect import CONTEXT_WORDS, check_kinds, find
+from .detect import CONTEXT_WORDS, check_kinds, ends_sentence, find, plain_word
 from .spoken import number_runs
 
 PLACEHOLDERS = {"pci": "[PCI]", "ssn": "[SSN]", "phone": "[PHONE]", "email": "[EMAIL]", "numbers": "[NUMBER]"}
 WITHHELD = "[...]"  # digits a partial does not show until they are decided
 DIGIT_KINDS = frozenset({"pci", "ssn", "phone", "numbers"})
+EMAIL_WORDS = frozenset({"email", "e-mail", "address"})
 _TRAILING = ".,;:!?\"')]…"
 
 
@@ -50,11 +51,11 @@ def placeholder_word(words: Sequence[str], first: int, end: int, label: str) -> 
     return lead + label + trail
 
 
-def replacements(words: Sequence[str], kinds: Collection[str], open_end: bool = False) -> list[Replacement]:
+def replacements(words: Sequence[str], kinds: Collection[str], open_end: bool = False, said_from: int = 0) -> list[Replacement]:
     """One replacement per sensitive span of ``words``, in order."""
     return [
         Replacement(f.first, f.end, placeholder_word(words, f.first, f.end, PLACEHOLDERS[f.kind]))
-        for f in find(words, kinds, open_end)
+        for f in find(words, kinds, open_end, said_from)
     ]
 
 
@@ -79,15 +80,19 @@ class Redactor:
         self._before: list[str] = []  # the last words of the finals so far (context, never shown)
 
     def final(self, words: Sequence[str]) -> list[Replacement]:
-        """The replacements in a final's words; its words become the context of the next."""
-        found = self._judged(words, open_end=True)
-        self._before = (self._before + [w if w.startswith(" ") else " " + w for w in words])[-CONTEXT_WORDS:]
+        """The replacements in a final's words (Whisper's: a piece without a
+        leading space continues the word before it); they become the context of the next."""
+        found = self._judged(words, _spaced(words))
+        self._before = (self._before + _spaced(words))[-2 * CONTEXT_WORDS :]  # pieces: a word may be two
         return found
 
     def partial(self, words: Sequence[str]) -> list[Replacement]:
-        """The replacements in a partial's words: the sensitive spans, and the
-        digits not yet decided, withheld."""
-        found = self._judged(words, open_end=True)
+        """The replacements in a partial's words (whole words, its text split
+        at spaces): the sensitive spans, and the digits not yet decided (and,
+        with ``email``, what follows "email" in a sentence not yet ended), withheld."""
+        found = self._judged(words, [" " + w for w in words])
+        if "email" in self.kinds:
+            found = self._address_withheld(words, found)
         if not self.kinds & DIGIT_KINDS:
             return found
         taken = [(r.first, r.end) for r in found]
@@ -99,17 +104,46 @@ class Redactor:
                 found.append(Replacement(run.first, run.end, placeholder_word(words, run.first, run.end, WITHHELD)))
         return sorted(found, key=lambda r: r.first)
 
-    def _judged(self, words: Sequence[str], open_end: bool) -> list[Replacement]:
-        """Replacements in ``words`` judged with the words said before them."""
+    @staticmethod
+    def _address_withheld(words: Sequence[str], found: list[Replacement]) -> list[Replacement]:
+        """An address said aloud is known only once "at <domain>" is heard, so
+        the words after "email" (or "address") in the sentence the partial
+        ends with are withheld: "my email is jane dot doe" shows "my email [...]".
+        """
+        if not words or ends_sentence(words[-1]):
+            return found  # the sentence is said: the address, if any, was judged
+        start = len(words)
+        for i in range(len(words) - 1, -1, -1):
+            if i < len(words) - 1 and ends_sentence(words[i]):
+                break  # the partial's last sentence begins after this word
+            if plain_word(words[i]) in EMAIL_WORDS:
+                start = i + 1
+                break
+        if start >= len(words):
+            return found
+        kept = [r for r in found if r.end <= start]
+        return kept + [Replacement(start, len(words), placeholder_word(words, start, len(words), WITHHELD))]
+
+    def _judged(self, words: Sequence[str], pieces: list[str]) -> list[Replacement]:
+        """Replacements in ``words`` (read as ``pieces``) judged with the words
+        said before them; the last run may go on (``detect.find``'s open_end)."""
         shift = len(self._before)
-        spoken = self._before + [w if w.startswith(" ") or not w else " " + w for w in words]
+        spoken = self._before + pieces
         out = []
-        for r in replacements(spoken, self.kinds, open_end):
+        for r in replacements(spoken, self.kinds, open_end=True, said_from=shift):
             if r.end <= shift:
                 continue  # wholly in an earlier final: judged there
             first, end = max(r.first, shift) - shift, r.end - shift
             out.append(Replacement(first, end, placeholder_word(words, first, end, label_of(r.word))))
         return out
+
+
+def _spaced(words: Sequence[str]) -> list[str]:
+    """A final's pieces, the first starting a word (it does not continue the final before)."""
+    pieces = list(words)
+    if pieces and not pieces[0][:1].isspace():
+        pieces[0] = " " + pieces[0]
+    return pieces
 
 
 def label_of(word: str) -> str:

@@ -30,7 +30,9 @@ TENS = {"twenty": "2", "thirty": "3", "forty": "4", "fifty": "5", "sixty": "6", 
 REPEATS = {"double": 2, "triple": 3}
 
 _NUMERAL = re.compile(r"\d+(?:[,./-]\d+)*")  # a numeral as Whisper writes one: digits, separators between
-_EDGES = "\"'()[]{}.,;:!?…-–—"
+# Digits spelled with stray letters between hyphens ("08-5-I-N": "nine" heard as a letter): the digits count.
+_LETTERED = re.compile(r"(?=.*\d)(?:\d+|[a-z])(?:-(?:\d+|[a-z]))+")
+_EDGES = "\"'()[]{}.,;:!?…-–—$£€#"  # currency signs too: base wrote a card's groups as "$5.592, $3.022"
 
 
 @dataclass(frozen=True)
@@ -46,11 +48,13 @@ def _spoken(word: str) -> tuple[str, str | None]:
     w = word.strip().strip(_EDGES).lower()
     if not w:
         return "skip", None  # a lone dash or comma between digits
-    if _NUMERAL.fullmatch(w):
+    if _NUMERAL.fullmatch(w) or _LETTERED.fullmatch(w):
         return "digits", re.sub(r"\D", "", w)
     hyphenated = w.split("-")
     if len(hyphenated) == 2 and hyphenated[0] in TENS and hyphenated[1] in UNITS:  # "twenty-three"
         return "digits", TENS[hyphenated[0]] + UNITS[hyphenated[1]]
+    if len(hyphenated) > 1 and all(part in UNITS for part in hyphenated):  # "five-five-zero-four"
+        return "digits", "".join(UNITS[part] for part in hyphenated)
     if w in UNITS:
         return "digits", UNITS[w]
     if w in TEENS:

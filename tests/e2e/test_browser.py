@@ -503,3 +503,21 @@ def test_a_diarized_upload_shows_each_speaker_and_its_subtitles_are_the_servers(
     assert [c.content for c in srt.parse(fetch_link(driver, "upload-srt"))] == [c.content for c in srt.parse(served.text)]
     assert "<v A>" in fetch_link(driver, "upload-vtt")
     driver.find_element("id", "diarize").click()  # as it was, for the tests after
+
+
+def test_an_upload_with_redact_ticked_shows_placeholders_not_the_card_number(server, browser, tmp_path):
+    """Redact numbers ticked: the file panel and its subtitles show [PCI] where the card number was."""
+    from tests.e2e.test_redaction import shows_secret, spoken_call
+
+    driver = browser
+    open_demo(driver, server.http)
+    path = tmp_path / "card-call.wav"
+    _write_wav(path, spoken_call(), 16000)
+    driver.find_element("id", "redact").click()
+    driver.find_element("id", "upload-file").send_keys(str(path))
+    driver.find_element("id", "upload-submit").click()
+    wait_for(driver, lambda d: page(d, "!document.getElementById('upload-result').hidden"), 60, "the redacted upload result")
+    shown = page(driver, "document.getElementById('upload-text').textContent")
+    assert "[PCI]" in shown and "[SSN]" in shown and not shows_secret(shown), shown
+    assert not shows_secret(fetch_link(driver, "upload-srt"))
+    driver.find_element("id", "redact").click()  # as it was, for the tests after

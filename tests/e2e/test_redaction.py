@@ -36,6 +36,11 @@ SECRETS = ("4539148803436467", "536228147")
 
 @pytest.fixture(scope="module")
 def call() -> np.ndarray:
+    return spoken_call()
+
+
+def spoken_call() -> np.ndarray:
+    """CALL read by espeak-ng (the test skips, or fails when required, without it)."""
     if shutil.which("espeak-ng") is None:
         if os.environ.get("STT_GATEWAY_REQUIRE_ESPEAK") == "1":
             pytest.fail("espeak-ng is required (STT_GATEWAY_REQUIRE_ESPEAK=1): apt-get install espeak-ng")
@@ -125,3 +130,14 @@ def test_the_servers_floor_cannot_be_lowered_by_a_client(make_server, call):
     # An upload likewise; the SSN, asked by no one, is not redacted.
     text = transcribe(server, call, response_format="json").json()["text"]
     assert "[PCI]" in text and "[SSN]" not in text, text
+
+
+def test_the_cli_redacts_a_file_and_refuses_an_unknown_kind(call, tmp_path):
+    from .test_cli import cli
+
+    path = tmp_path / "call.wav"
+    path.write_bytes(wav_bytes(call))
+    done = cli("transcribe", str(path), "--model", "tiny.en", "--redact", "pci", "--redact", "ssn")
+    assert done.returncode == 0 and "[PCI]" in done.stdout and not shows_secret(done.stdout), done.stdout + done.stderr
+    refused = cli("transcribe", str(path), "--model", "tiny.en", "--redact", "names")
+    assert refused.returncode == 2 and "unknown kind(s) names" in refused.stderr

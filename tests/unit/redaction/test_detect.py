@@ -39,6 +39,15 @@ def kinds_found(text: str, kinds=KINDS) -> list[tuple[str, str]]:
     ("write to jane.doe@example.com please", [("email", "jane.doe@example.com")]),
     ("my email is jane dot doe at example dot com thanks", [("email", "jane dot doe at example dot com")]),  # said
     ("it's jane.doe at example.com.", [("email", "jane.doe at example.com.")]),
+    ("my email is Jane.milleratfastmail.com", [("email", "Jane.milleratfastmail.com")]),  # "at" glued
+    # what base made of a call's numbers: currency signs, letters for digits, "expires" misheard
+    ("the card number is $5.592, $3.022, $5.841, $9.723.", [("pci", "$5.592, $3.022, $5.841, $9.723.")]),
+    ("my social security number is 08-5-I-N 60 0817", [("ssn", "08-5-I-N 60 0817")]),
+    ("It acquires 01-25", [("pci", "01-25")]),
+    # and tiny.en: digit words hyphenated, "card" as "car" with zeros looping, ten digits as eight
+    ("it's a credit card, five-five-zero-four, eight-seven-six-four.", [("pci", "five-five-zero-four, eight-seven-six-four.")]),
+    ("my car number is 5.185, 1.24.0.0.0.0.0.0.0.0.0.0.0", [("pci", "5.185, 1.24.0.0.0.0.0.0.0.0.0.0.0")]),
+    ("my phone number is 3-3-2-6-0-1-6-8.", [("phone", "3-3-2-6-0-1-6-8.")]),
 ])
 def test_sensitive_spans_are_found_and_named(said, expected):
     assert kinds_found(said) == expected
@@ -76,3 +85,11 @@ def test_only_the_kinds_asked_for_and_unknown_kinds_are_refused():
     with pytest.raises(ValueError, match="unknown redaction kind"):
         find(words("hello"), ["pii"])
     assert find(words("card 4111111111111111"), ["pci"]) == [Finding("pci", 1, 2)]
+
+
+def test_a_word_whisper_split_into_pieces_is_judged_whole():
+    pieces = [" write", " to", " Smith", " at", " mail", ".com", " or", " card", " 4111", "-1111", "-1111", "-1111"]
+    found = find(pieces, ["email", "pci"])
+    assert [(f.kind, "".join(pieces[f.first : f.end])) for f in found] == [
+        ("email", " Smith at mail.com"), ("pci", " 4111-1111-1111-1111"),
+    ]

@@ -70,3 +70,26 @@ def test_without_digit_kinds_a_partial_withholds_nothing():
 def test_numbers_redacts_every_run_of_three_digits_or_more():
     out = "".join(redact_words(words("we have 12 chairs and 4,500 tables in room one two three"), {"numbers"}))
     assert out == " we have 12 chairs and [NUMBER] tables in room [NUMBER]"
+
+
+def test_a_partial_withholds_what_follows_email_until_its_sentence_ends():
+    r = Redactor({"email"})
+    assert shown(r, "my email is jane dot doe", final=False) == f"my email {WITHHELD}"
+    assert shown(r, "my email is jane dot doe at example dot com.", final=False) == "my email is [EMAIL]."
+    assert shown(r, "my email is fine. thanks for asking", final=False) == "my email is fine. thanks for asking"
+
+
+def test_a_finals_pieces_are_read_as_the_words_they_make():
+    r = Redactor({"email", "pci"})
+    pieces = [" My", " email", " is", " maria", ".", "round", " at", " fastmail", ".", "com", "."]
+    assert "".join(apply(pieces, r.final(pieces))) == " My email is [EMAIL]."
+    card = [" card", " 4111", "-1111", "-1111", "-1111", "."]
+    assert "".join(apply(card, r.final(card))) == " card [PCI]."
+
+
+def test_an_earlier_finals_words_do_not_make_a_decoy_at_the_end_of_the_next_one_sensitive():
+    r = Redactor({"pci", "ssn", "phone"})
+    assert shown(r, "my social is 123 45", final=True) == " my social is [SSN]"
+    assert shown(r, "your balance is 2,587", final=True) == " your balance is 2,587"
+    assert shown(r, "and the card", final=True) == " and the card"
+    assert shown(r, "total 4,149", final=True) == " total 4,149"
