@@ -27,7 +27,7 @@ SR = 16000
 FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
 DOCUMENTED_FIELDS = {
     "model", "file", "language", "prompt", "response_format", "temperature", "timestamp_granularities", "stream", "multichannel",
-    "channel_labels", "diarize", "speakers_expected", "known_speaker_names", "known_speaker_references",
+    "channel_labels", "diarize", "speakers_expected", "known_speaker_names", "known_speaker_references", "redact",
 }
 SEGMENT_KEYS = {"id", "seek", "start", "end", "text", "tokens", "temperature", "avg_logprob", "compression_ratio", "no_speech_prob"}
 AUDIO_ROUTES = ("/v0/audio/transcriptions", "/v1/audio/transcriptions", "/v0/audio/translations", "/v1/audio/translations")
