@@ -141,3 +141,23 @@ def test_the_cli_redacts_a_file_and_refuses_an_unknown_kind(call, tmp_path):
     assert done.returncode == 0 and "[PCI]" in done.stdout and not shows_secret(done.stdout), done.stdout + done.stderr
     refused = cli("transcribe", str(path), "--model", "tiny.en", "--redact", "names")
     assert refused.returncode == 2 and "unknown kind(s) names" in refused.stderr
+
+
+def test_the_deepgram_sdk_asks_for_redact_and_no_result_shows_the_card_number(server, call):
+    from .test_door_deepgram import Inbox, client_for, send_paced
+
+    async def go():
+        async with client_for(server).listen.v1.connect(
+            model="nova-3", encoding="linear16", sample_rate=16000, redact="pci", interim_results="true"
+        ) as socket:
+            inbox = Inbox(socket)
+            await send_paced(socket, wav_bytes(call)[44:], 32000, speed=2.0)
+            await socket.send_close_stream()
+            return await inbox.closed(timeout=120)
+
+    results = [m for m in asyncio.run(go()) if m.type == "Results"]
+    said = [m.channel.alternatives[0].transcript for m in results]
+    assert any(m.is_final and "[PCI]" in m.channel.alternatives[0].transcript for m in results), said
+    assert not any(shows_secret(text, SECRETS[:1]) for text in said), said
+    words = [w.word for m in results if m.is_final for w in m.channel.alternatives[0].words]
+    assert "[PCI]" in words, words  # Deepgram's plain word: the placeholder keeps its brackets

@@ -46,6 +46,15 @@ PUNCTUATION = ".,?!;:\"'()[]{}…。，？！"
 
 
 
+def _plain_word(word: str) -> str:
+    """Deepgram's ``word``: lower case, no punctuation; a redaction placeholder
+    keeps its brackets and its case (``[PCI]``), so that it reads as one."""
+    bare = word.strip().rstrip(PUNCTUATION.replace("]", ""))
+    if bare.startswith("[") and bare.endswith("]"):
+        return bare
+    return word.strip().strip(PUNCTUATION).lower() or word.strip()
+
+
 def redact_option(values: list[str]) -> str:
     """Deepgram's ``redact`` values (repeated, or comma-separated) as the core's
     kinds: ``true`` is ``numbers``, as at Deepgram; its entity groups that need a
@@ -234,7 +243,7 @@ class DeepgramDialect(Dialect):
         end = max(segment.end, start)
         words = [
             {
-                "word": w.word.strip().strip(PUNCTUATION).lower() or w.word.strip(),
+                "word": _plain_word(w.word),
                 "start": round(max(w.start, start), 3),
                 "end": round(min(max(w.end, start), end), 3),
                 "confidence": round(w.probability, 4),

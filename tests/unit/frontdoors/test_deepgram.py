@@ -167,3 +167,10 @@ def test_redact_takes_deepgrams_values_repeated_or_comma_separated_and_refuses_e
     assert kinds("false") == ()
     with pytest.raises(ProtocolError, match="redact=pii is not served.*named-entity"):
         kinds("pci", "pii")
+
+
+def test_a_redaction_placeholder_keeps_its_brackets_in_the_plain_word():
+    words = (Word(" card", 0.0, 0.4, 0.9), Word(" [PCI].", 0.4, 2.0, 0.9))
+    out = sent(deepgram(), final(" card [PCI].", words, 0.0, 2.0))
+    said = out[0]["channel"]["alternatives"][0]["words"]
+    assert [(w["word"], w["punctuated_word"]) for w in said] == [("card", "card"), ("[PCI]", "[PCI].")]
