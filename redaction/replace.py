@@ -59,6 +59,18 @@ def replacements(words: Sequence[str], kinds: Collection[str], open_end: bool = 
     ]
 
 
+def within(found: Sequence[Replacement], words: Sequence[str], at: int) -> list[Replacement]:
+    """Replacements found in a longer text, as they fall in ``words``, its part
+    from index ``at``: a span crossing the part's edge is cut there, and its
+    placeholder written from the part's own words."""
+    out = []
+    for r in found:
+        first, end = max(r.first, at) - at, min(r.end, at + len(words)) - at
+        if first < end:
+            out.append(Replacement(first, end, placeholder_word(words, first, end, label_of(r.word))))
+    return out
+
+
 def apply(words: Sequence[str], found: Sequence[Replacement]) -> list[str]:
     """``words`` with each replacement made (one word per replaced span)."""
     out: list[str] = []
@@ -128,14 +140,8 @@ class Redactor:
         """Replacements in ``words`` (read as ``pieces``) judged with the words
         said before them; the last run may go on (``detect.find``'s open_end)."""
         shift = len(self._before)
-        spoken = self._before + pieces
-        out = []
-        for r in replacements(spoken, self.kinds, open_end=True, said_from=shift):
-            if r.end <= shift:
-                continue  # wholly in an earlier final: judged there
-            first, end = max(r.first, shift) - shift, r.end - shift
-            out.append(Replacement(first, end, placeholder_word(words, first, end, label_of(r.word))))
-        return out
+        found = replacements(self._before + pieces, self.kinds, open_end=True, said_from=shift)
+        return within(found, words, shift)  # a span wholly in an earlier final was judged there
 
 
 def _spaced(words: Sequence[str]) -> list[str]:

@@ -16,7 +16,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import replace
 
 from gateway.inference.records import Word
-from redaction.replace import Redactor, Replacement, apply, label_of, placeholder_word, replacements
+from redaction.replace import Redactor, Replacement, apply, replacements, within
 
 from .records import Segment
 
@@ -71,12 +71,7 @@ def redact_segments(segments: Sequence[Segment], kinds: Collection[str]) -> list
         found = replacements(spoken, kinds, open_end=True)  # a decode cut short ends in a number's first digits
         at = 0
         for i, words in zip(indices, texts, strict=True):
-            mine = []
-            for r in found:
-                first, end = max(r.first, at), min(r.end, at + len(words))
-                if first < end:
-                    mine.append(Replacement(first - at, end - at, placeholder_word(words, first - at, end - at, label_of(r.word))))
-            out[i] = redact_segment(segments[i], mine)
+            out[i] = redact_segment(segments[i], within(found, words, at))
             at += len(words)
     return out
 

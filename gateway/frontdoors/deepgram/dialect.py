@@ -45,7 +45,6 @@ CONTROL = ("KeepAlive", "Finalize", "CloseStream", "Configure")
 PUNCTUATION = ".,?!;:\"'()[]{}…。，？！"
 
 
-
 def _plain_word(word: str) -> str:
     """Deepgram's ``word``: lower case, no punctuation; a redaction placeholder
     keeps its brackets and its case (``[PCI]``), so that it reads as one."""
@@ -72,6 +71,7 @@ def redact_option(values: list[str]) -> str:
             )
         kinds.append("numbers" if value == "true" else value)
     return ",".join(kinds)
+
 
 @dataclass(frozen=True)
 class Listening:
