@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import random
 import sys
 import time
@@ -35,7 +33,17 @@ from gateway.audio import encode_samples
 from gateway.client import stream_url
 
 from .corpus import Playlist, load_corpus
-from .streaming import BEHIND_S, LATENCY_BOUND_S, RESULTS, ServerProcess, capacity_playlists, percentile, shown
+from .streaming import (
+    BEHIND_S,
+    LATENCY_BOUND_S,
+    RESULTS,
+    ServerProcess,
+    capacity_playlists,
+    percentile,
+    run_stamp,
+    shown,
+    write_results,
+)
 
 RATE = 8000
 CHUNK_S = 0.1
@@ -137,12 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     held_mono = max((r["n"] for r in rows if r["mono"]["within_bound"]), default=0)
     body = {
         "benchmark": "two-party calls (8 kHz mu-law, 2 channels) against mono streams, one gateway on loopback",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "date": time.strftime("%Y-%m-%d %H:%M"), "model": args.model, "steps": rows,
+        **run_stamp(), "model": args.model, "steps": rows,
         "max_calls": held_calls, "max_mono_streams": held_mono,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(body, indent=2))
+    write_results(args.out, body)
     print("| N | calls: final p50 / p95 | behind | WER | CPU s per call s | mono: final p50 / p95 | behind | CPU s per s |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:

@@ -42,12 +42,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
 import random
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,7 +54,7 @@ from bench.textnorm import normalize, word_errors
 from gateway.client import StreamResult, stream_audio, stream_url
 
 from .corpus import Clip, Playlist, load_corpus, loudness, playlist
-from .streaming import RESULTS, ServerProcess, capacity_playlists, percentile, shown
+from .streaming import RESULTS, ServerProcess, capacity_playlists, percentile, run_stamp, shown, write_results
 
 # The goals of a live caption (issue 22), per load step.
 CAPTION_UPDATE_P50_S = 0.5
@@ -304,8 +300,7 @@ def main(argv: list[str] | None = None) -> int:
             "finals_only": max((s["streams"] for s in held if s["finals_hold"]), default=0),
         }
     body = {
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "date": time.strftime("%Y-%m-%d %H:%M"),
+        **run_stamp(),
         "model": args.model,
         "server_args": args.server_arg,
         "stream_options": options,
@@ -313,8 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         "steps": steps,
         "capacity": capacity,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(body, indent=2))
+    write_results(args.out, body)
     print(table(steps))
     for shape, held in capacity.items():
         print(f"{shape}: live captions hold up to {held['live_captions']} stream(s); finals alone up to {held['finals_only']}")

@@ -33,9 +33,6 @@ the finals' words the same way: the labels a stream would have sent.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import random
 import time
 from collections import Counter
@@ -58,7 +55,7 @@ from gateway.inference.models import LoadSettings, ModelRegistry, all_languages
 
 from .corpus import DEFAULT_DIRS
 from .speakers import DIARIZATION_CLIP, Conversation, conversation, load_voices
-from .streaming import RESULTS
+from .streaming import RESULTS, run_stamp, write_results
 
 SR = 16000
 
@@ -225,14 +222,12 @@ def main(argv: list[str] | None = None) -> int:
     engine.close()
     body = {
         "benchmark": "speaker labels through the batch path (VAD, chunks, embeddings, clustering, words) and a native stream's session",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "date": time.strftime("%Y-%m-%d %H:%M"),
+        **run_stamp(),
         "model": args.model,
         "rows": rows,
         "diarization_clip": {"clip": clip, "voices": present, "found": len(found), "found_live": len(found_live)},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(body, indent=2))
+    write_results(args.out, body)
     print(table(body))
     print(f"results: {args.out}")
     return 0

@@ -30,8 +30,6 @@ import argparse
 import asyncio
 import base64
 import json
-import os
-import platform
 import random
 import sys
 import time
@@ -48,7 +46,17 @@ from bench.textnorm import word_errors
 from gateway.audio import encode_samples
 
 from .corpus import Playlist, load_corpus, split_evenly
-from .streaming import BEHIND_S, LATENCY_BOUND_S, RESULTS, ServerProcess, capacity_playlists, percentile, shown
+from .streaming import (
+    BEHIND_S,
+    LATENCY_BOUND_S,
+    RESULTS,
+    ServerProcess,
+    capacity_playlists,
+    percentile,
+    run_stamp,
+    shown,
+    write_results,
+)
 
 DOORS = ("native", "openai", "deepgram", "assemblyai")
 CHUNK_S = 0.1
@@ -307,17 +315,15 @@ def main(argv: list[str] | None = None) -> int:
             report["capacity"][door] = {"steps": door_steps, "max_realtime_streams": held}
     finally:
         server.stop()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     body = {
         "benchmark": "front doors side by side, one gateway on loopback",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "date": time.strftime("%Y-%m-%d %H:%M"),
+        **run_stamp(),
         "model": args.model,
         "server_args": args.server_arg,
         "clips": [c.id for c in clips],
         **report,
     }
-    args.out.write_text(json.dumps(body, indent=2))
+    write_results(args.out, body)
     print(table(body))
     print(f"results: {args.out}")
     return 0

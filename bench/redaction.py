@@ -34,13 +34,9 @@ time span:
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import random
 import re
 import subprocess
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +54,7 @@ from gateway.inference.models import LoadSettings, ModelRegistry
 from redaction.spoken import number_runs
 
 from .diarization import stream_events
-from .streaming import RESULTS
+from .streaming import RESULTS, run_stamp, write_results
 
 SR = 16000
 KINDS = ("pci", "ssn", "phone", "email")
@@ -268,15 +264,13 @@ def main(argv: list[str] | None = None) -> int:
         engine.close()
     body = {
         "benchmark": "redaction of card numbers, SSNs, phone numbers and e-mails in synthetic calls (espeak-ng), batch and live",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "date": time.strftime("%Y-%m-%d %H:%M"),
+        **run_stamp(),
         "redact": list(KINDS),
         "voices": list(VOICES), "speeds_wpm": list(SPEEDS),
         "rows": rows,
         "misses": misses,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(body, indent=2))
+    write_results(args.out, body)
     print(table(body))
     print(f"results: {args.out}")
     return 0

@@ -32,9 +32,6 @@ as the gateway runs it (ONNX Runtime, one thread).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import random
 import time
 from collections import Counter
@@ -51,7 +48,7 @@ from speakers.online import ONLINE_THRESHOLD, OnlineVoices
 from vad import Segmenter, SegmenterConfig, SpeechEnd, SpeechStart
 
 from .corpus import DEFAULT_DIRS
-from .streaming import RESULTS
+from .streaming import RESULTS, run_stamp, write_results
 
 VOICES = {  # one reader each
     "libri-2412": ["lhotse-libri-2412-153948-0000", "lhotse-libri-2412-153948-0001"],
@@ -270,8 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         })
     body = {
         "benchmark": "speaker labels offline: voice encoder + clustering on built conversations",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "date": time.strftime("%Y-%m-%d %H:%M"),
+        **run_stamp(),
         "voices": VOICES,
         "default_threshold": DEFAULT_THRESHOLD,
         "online_threshold": ONLINE_THRESHOLD,
@@ -281,8 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         "audio_s": round(audio_s, 1),
         "rows": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(body, indent=2))
+    write_results(args.out, body)
     print(table(body))
     print(f"results: {args.out}")
     return 0

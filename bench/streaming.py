@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from websockets.exceptions import InvalidStatus
@@ -49,6 +50,20 @@ from gateway.client import StreamResult, stream_audio, stream_url
 from .corpus import Clip, Playlist, load_corpus, loudness, playlist, split_evenly
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def run_stamp() -> dict[str, Any]:
+    """What every results file says of its run: the machine and when."""
+    return {
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+def write_results(out: Path, body: dict[str, Any]) -> None:
+    """A run's results file, its folder made when missing."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(body, indent=2))
 LATENCY_BOUND_S = 1.5
 BEHIND_S = 3.0
 
@@ -328,16 +343,14 @@ def main(argv: list[str] | None = None) -> int:
     clips = load_corpus(args.audio_dir)
     print(f"{len(clips)} clips, {sum(c.duration for c in clips):.0f} s of speech with references", flush=True)
     reports = [bench_model(m, clips, args) for m in args.models]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     body = {
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "date": time.strftime("%Y-%m-%d %H:%M"),
+        **run_stamp(),
         "server_args": args.server_arg,
         "stream_options": args.options,
         "clips": [c.id for c in clips],
         "reports": reports,
     }
-    args.out.write_text(json.dumps(body, indent=2))
+    write_results(args.out, body)
     if "capacity" in args.phases:
         plot(reports, args.plot)
     print(table(reports))
